@@ -1,0 +1,20 @@
+package engine
+
+import "log/slog"
+
+// Env is what a running node may use of its request. It is created per run of
+// a plan and read concurrently by async nodes; only the scheduler writes it.
+type Env struct {
+	// Exchange is the request the plan runs against.
+	Exchange Exchange
+	// RequestID is the gateway's request id.
+	RequestID string
+	// Logger carries the request's attributes; never nil.
+	Logger *slog.Logger
+
+	exit func(*Response)
+}
+
+// Exit ends the plan with r as the client response (spec §5.3). Only exit
+// nodes call it, inline on the scheduler's goroutine.
+func (e *Env) Exit(r *Response) { e.exit(r) }
