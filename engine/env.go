@@ -18,3 +18,12 @@ type Env struct {
 // Exit ends the plan with r as the client response (spec §5.3). Only exit
 // nodes call it, inline on the scheduler's goroutine.
 func (e *Env) Exit(r *Response) { e.exit(r) }
+
+// NewEnv returns an Env whose Exit calls exit. The scheduler builds its own;
+// node-type tests and offline tools use this.
+func NewEnv(ex Exchange, requestID string, logger *slog.Logger, exit func(*Response)) *Env {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Env{Exchange: ex, RequestID: requestID, Logger: logger, exit: exit}
+}

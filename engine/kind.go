@@ -86,6 +86,9 @@ type BuildInfo struct {
 	Index int
 	// InputConnected reports whether any connection feeds the node.
 	InputConnected bool
+	// Connected tells, per fixed input field name, whether a connection
+	// feeds it (call: a missing url attribute needs the url input).
+	Connected map[string]bool
 	// InputFields are the node's effective input fields in the order the
 	// runtime passes them to Run: the fixed inputs, or the user-defined
 	// inputs in byte order, or a single $self field for a node-wise input.
@@ -156,4 +159,15 @@ func (r *Registry) Types() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// DecodeAttrs runs a kind's Decode on the attribute values of one node and
+// returns its declaration and the located errors, unknown keys included.
+// Node-type tests use it; loc is the node location (`nodes[0] "X" (jq)`).
+func DecodeAttrs(loc string, values map[string]any, k Kind) (*Decl, []error) {
+	var errs []error
+	a := newAttrs(loc, "", values, &errs, nil)
+	d := k.Decode(a)
+	a.unknown(nil)
+	return d, errs
 }
