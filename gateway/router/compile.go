@@ -301,13 +301,19 @@ func checkHeaderName(name string) error {
 	return nil
 }
 
-// compileRegex compiles expr, reporting errors as Kong does in terms of the
-// user's pattern re: `invalid regex: '<re>' (<reason>)`. RE2 has no
-// lookaround or backreferences, so those fail here.
+// compileRegex compiles expr, the user's pattern re wrapped for anchoring or
+// case folding, and reports errors as Kong does in terms of re:
+// `invalid regex: '<re>' (<reason>)`. RE2 has no lookaround or
+// backreferences, so those fail here.
 func compileRegex(expr, re string) (*regexp.Regexp, error) {
-	compiled, err := regexp.Compile(expr)
+	// re alone first, so the reason quotes the user's text, not the wrapper.
+	_, err := regexp.Compile(re)
 	if err == nil {
-		return compiled, nil
+		var compiled *regexp.Regexp
+		// A valid re can still break its wrapper: "\Q(" quotes the ")".
+		if compiled, err = regexp.Compile(expr); err == nil {
+			return compiled, nil
+		}
 	}
 	reason := err.Error()
 	var serr *syntax.Error
