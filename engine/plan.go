@@ -40,10 +40,10 @@ type Plan struct {
 	// requestFields and responseFields are the fields of request and
 	// service_response the plan reads.
 	requestFields, responseFields []int
-	hasResponsePart                bool
-	readsResponseBody              bool
-	readsRequestBody               bool
-	writesResponseBody             bool
+	hasResponsePart               bool
+	readsResponseBody             bool
+	readsRequestBody              bool
+	writesResponseBody            bool
 }
 
 // pnode is a node of a compiled plan.

@@ -149,8 +149,8 @@ func (r *Run) outcome() Outcome {
 // iterated in id order.
 type readySet [2]uint64
 
-func (s *readySet) add(id int)    { s[id>>6] |= 1 << (id & 63) }
-func (s *readySet) empty() bool   { return s[0] == 0 && s[1] == 0 }
+func (s *readySet) add(id int)  { s[id>>6] |= 1 << (id & 63) }
+func (s *readySet) empty() bool { return s[0] == 0 && s[1] == 0 }
 func (s *readySet) pop() int {
 	for w := range s {
 		if s[w] != 0 {
