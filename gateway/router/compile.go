@@ -79,7 +79,7 @@ func New(routes []Route) (*Router, error) {
 		}
 		return cmp.Compare(a.order, b.order)
 	})
-	return &Router{matchers: matchers}, nil
+	return &Router{matchers: matchers, index: buildIndex(matchers)}, nil
 }
 
 // compileRoute validates and compiles one route into its matchers, which
@@ -156,7 +156,7 @@ func compileRoute(index int, in *Route, services map[*Service]*Service) (*route,
 
 	rt.headers = compileHeaders(in.Headers, fail)
 
-	prefixes, regexes := compilePaths(in.Paths, fail)
+	prefixes, regexes, regexLits := compilePaths(in.Paths, fail)
 	if len(errs) > 0 {
 		return nil, nil, errs
 	}
@@ -181,7 +181,7 @@ func compileRoute(index int, in *Route, services map[*Service]*Service) (*route,
 	for _, g := range groupOrder(in.Paths) {
 		if g == regexGroup {
 			prio := base | regexBit | uint64(min(max(in.RegexPriority, 0), maxRegexPriority))<<regexPriorityShift
-			ms = append(ms, matcher{priority: prio, order: len(ms), regexes: regexes})
+			ms = append(ms, matcher{priority: prio, order: len(ms), regexes: regexes, pathLiterals: regexLits})
 			continue
 		}
 		var same []string
@@ -190,7 +190,7 @@ func compileRoute(index int, in *Route, services map[*Service]*Service) (*route,
 				same = append(same, p)
 			}
 		}
-		ms = append(ms, matcher{priority: base | uint64(min(g, maxPrefixLength)), order: len(ms), prefixes: same})
+		ms = append(ms, matcher{priority: base | uint64(min(g, maxPrefixLength)), order: len(ms), prefixes: same, pathLiterals: same})
 	}
 	return rt, ms, nil
 }
@@ -216,7 +216,7 @@ func groupOrder(paths []string) []int {
 
 // compilePaths checks paths (§3.3) and compiles regex paths anchored at the
 // start of the path (§7.2).
-func compilePaths(paths []string, fail func(string, error)) (prefixes []string, regexes []*regexp.Regexp) {
+func compilePaths(paths []string, fail func(string, error)) (prefixes []string, regexes []*regexp.Regexp, regexLits []string) {
 	for i, p := range paths {
 		field := fmt.Sprintf("paths[%d]", i)
 		switch {
@@ -227,6 +227,7 @@ func compilePaths(paths []string, fail func(string, error)) (prefixes []string, 
 				continue
 			}
 			regexes = append(regexes, re)
+			regexLits = append(regexLits, regexLiteral(p[1:]))
 		case strings.HasPrefix(p, "/"):
 			if n := NormalizePath(p); n != p {
 				fail(field, fmt.Errorf("non-normalized path, consider use '%s' instead", n))
@@ -237,7 +238,7 @@ func compilePaths(paths []string, fail func(string, error)) (prefixes []string, 
 			fail(field, errors.New("should start with: / (fixed path) or ~/ (regex path)"))
 		}
 	}
-	return prefixes, regexes
+	return prefixes, regexes, regexLits
 }
 
 // compileHeaders canonicalizes header names, merging names that differ only

@@ -141,6 +141,7 @@ func (m *Match) UpstreamPath() string {
 type Router struct {
 	// matchers in priority order (§7.3): the first that matches wins.
 	matchers []matcher
+	index    index
 }
 
 // route is a compiled Route: everything a request is compared with,
@@ -169,6 +170,9 @@ type matcher struct {
 	order    int // position among the route's matchers
 	prefixes []string
 	regexes  []*regexp.Regexp
+	// pathLiterals holds the prefixes, or for regexes the literal each of
+	// their matches starts with; the index pins matchers by them.
+	pathLiterals []string
 }
 
 // Match returns the highest-priority route that req matches (§7.2, §7.3).
@@ -179,7 +183,12 @@ func (r *Router) Match(req Request) (Match, bool) {
 		port = req.Port
 	}
 	tls := req.Scheme == "https"
-	for i := range r.matchers {
+	bySegment, byHost, rest := r.index.candidates(path, host)
+	for {
+		i, ok := popMin(&bySegment, &byHost, &rest)
+		if !ok {
+			break
+		}
 		m := &r.matchers[i]
 		rt := m.route
 		var matched string
