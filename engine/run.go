@@ -594,3 +594,20 @@ func sinkMessage(n *pnode, in []any) (*Message, error) {
 	}
 	return msg, nil
 }
+
+// FailureBody is the body of the 500 a failed plan answers (spec §5.4): the
+// generic message, or with debug the node and its error.
+func FailureBody(ne *NodeError, debug bool, requestID string) []byte {
+	var v any
+	if debug {
+		node := map[string]any{"name": ne.Name, "type": ne.Type}
+		if ne.Index > 0 {
+			node["index"] = ne.Index
+		}
+		v = map[string]any{"error": ne.Err.Error(), "message": "node execution error", "node": node, "request_id": requestID}
+	} else {
+		v = map[string]any{"message": "An unexpected error occurred", "request_id": requestID}
+	}
+	b, _ := EncodeJSON(v)
+	return b
+}
