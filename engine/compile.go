@@ -50,13 +50,15 @@ func Compile(doc any, reg *Registry, opts Options) (*Plan, error) {
 	// but their errors are reported after the nodes' and debug's.
 	resErrs := d.decodeResources(doc)
 	d.collectNames(rawNodes)
+	ends := make([]int, len(rawNodes))
 	for i, rn := range rawNodes {
 		d.decodeNode(d.nodes[i], rn)
+		ends[i] = len(d.errs)
 	}
+	modes := d.resolveModes(ends)
 	d.decodeDebug(doc)
 	d.errs = append(d.errs, resErrs...)
 	edges := d.connect()
-	modes := d.resolveModes(edges)
 	dg := d.buildDepGraph(edges)
 	var resp map[*declNode]bool
 	if d.checkCycles(dg) {
@@ -72,24 +74,36 @@ func Compile(doc any, reg *Registry, opts Options) (*Plan, error) {
 	return d.buildPlan(edges, dg, resp, opts.withDefaults())
 }
 
-// resolveModes asks mode-dependent kinds (property) which mode they run in.
-func (d *decoder) resolveModes(edges []*edge) map[*declNode]ModeRules {
+// resolveModes asks mode-dependent kinds (property) which mode they run in:
+// a node is fed when any declared connection targets it. A mode error is an
+// attribute error, so it is spliced in after the node's other attribute
+// errors (ends[i] is where node i's errors end in d.errs).
+func (d *decoder) resolveModes(ends []int) map[*declNode]ModeRules {
 	fed := map[*declNode]bool{}
-	for _, e := range edges {
-		fed[e.dst] = true
+	for _, n := range d.nodes {
+		for _, c := range n.conns {
+			if t := d.byName[c.dst.node]; t != nil {
+				fed[t] = true
+			}
+		}
 	}
 	modes := map[*declNode]ModeRules{}
-	for _, n := range d.nodes {
+	errs := make([]error, 0, len(d.errs))
+	prev := 0
+	for i, n := range d.nodes {
+		errs = append(errs, d.errs[prev:ends[i]]...)
+		prev = ends[i]
 		if !n.valid || n.decl.Mode == nil {
 			continue
 		}
 		rules, err := n.decl.Mode(fed[n])
 		if err != nil {
-			d.errs = append(d.errs, fmt.Errorf("%s: %s: %w", n.loc, n.decl.ModeField, err))
+			errs = append(errs, fmt.Errorf("%s: %s: %w", n.loc, n.decl.ModeField, err))
 			continue
 		}
 		modes[n] = rules
 	}
+	d.errs = append(errs, d.errs[prev:]...)
 	return modes
 }
 

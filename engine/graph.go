@@ -48,13 +48,14 @@ func (d *decoder) buildDepGraph(edges []*edge) *depGraph {
 		if !n.valid {
 			continue
 		}
+		// A branch listing itself is an attribute error, not a cycle.
 		for k, name := range n.decl.Then {
-			if t := d.lookup(name); t != nil && !t.implicit {
+			if t := d.lookup(name); t != nil && !t.implicit && t != n {
 				link(depEdge{from: n, to: t, branch: "then", k: k})
 			}
 		}
 		for k, name := range n.decl.Else {
-			if t := d.lookup(name); t != nil && !t.implicit {
+			if t := d.lookup(name); t != nil && !t.implicit && t != n {
 				link(depEdge{from: n, to: t, branch: "else", k: k})
 			}
 		}
@@ -149,29 +150,27 @@ func (dg *depGraph) shortestCycle(start *declNode, in map[string]bool) ([]*declN
 }
 
 // assignPhases places nodes in the access or response part (spec §4.2) and
-// reports the phase errors. It runs on an acyclic graph.
+// reports the phase errors. The response part is what service_response,
+// response and response-only nodes reach, never crossing into
+// service_request: a search rather than a topological order, because a
+// response-part node feeding service_request closes a cycle through the proxy
+// edge, which is exactly the error reported here.
 func (d *decoder) assignPhases(dg *depGraph, modes map[*declNode]ModeRules) map[*declNode]bool {
-	order, err := graph.StableTopologicalSort(dg.g, func(a, b string) bool {
-		return d.rankOf(a) < d.rankOf(b)
-	})
-	if err != nil {
-		d.errorf("nodes: %v", err)
-		return nil
-	}
 	resp := map[*declNode]bool{}
-	for _, name := range order {
-		n := d.byName[name]
-		if name == nodeServiceResponse || name == nodeResponse || modes[n].ResponseOnly {
+	var queue []*declNode
+	for _, n := range dg.nodes {
+		if n.name == nodeServiceResponse || n.name == nodeResponse || modes[n].ResponseOnly {
 			resp[n] = true
+			queue = append(queue, n)
 		}
-		if name == nodeServiceRequest {
-			continue
-		}
-		if resp[n] {
-			for _, e := range dg.out[n] {
-				if e.to.name != nodeServiceRequest {
-					resp[e.to] = true
-				}
+	}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		for _, e := range dg.out[n] {
+			if e.to.name != nodeServiceRequest && !resp[e.to] {
+				resp[e.to] = true
+				queue = append(queue, e.to)
 			}
 		}
 	}
