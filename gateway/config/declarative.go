@@ -154,6 +154,9 @@ type record struct {
 	id    string // given or derived
 	// target as written, which its deterministic id is derived from
 	rawTarget string
+	// derived ids collide only when their keys do, which is reported on the
+	// key; a certificate's is the exception (its key is the cert itself).
+	derived bool
 }
 
 type loader struct {
@@ -423,6 +426,7 @@ func (l *loader) decode(rec *record, in map[string]any) {
 	case rec.id != "" || rec.kind == "targets":
 	case key != "" && rec.kind != "keyauth_credentials":
 		rec.id = DeterministicID(rec.kind, key)
+		rec.derived = rec.kind != "certificates"
 	default:
 		// No key (a nameless route) or a key-auth credential, whose key must
 		// not be published through a hash of it: random, as Kong.

@@ -75,7 +75,9 @@ func (l *loader) resolve() {
 		if rec.kind == "targets" {
 			continue
 		}
-		unique(rec, "id", rec.id)
+		if !rec.derived {
+			unique(rec, "id", rec.id)
+		}
 		if _, dup := lk.byID[rec.kind][rec.id]; !dup {
 			lk.byID[rec.kind][rec.id] = rec
 		}
@@ -106,9 +108,12 @@ func (l *loader) resolve() {
 				up = t.Upstream.ID
 			}
 			rec.id = DeterministicID("targets", "targets:*:"+up+":"+rec.rawTarget)
+			rec.derived = true
 			l.setID(rec)
 		}
-		unique(rec, "id", rec.id)
+		if !rec.derived {
+			unique(rec, "id", rec.id)
+		}
 		if t.Upstream != nil && t.Target != "" {
 			unique(rec, "upstream and target", fmt.Sprintf("{target=%q,upstream={id=%q}}", t.Target, t.Upstream.ID))
 		}
@@ -144,7 +149,7 @@ func (l *loader) references(rec *record, lk *lookup) {
 	i := rec.index
 	ref := func(field, coll string, fk **ForeignKey) {
 		f := *fk
-		if f == nil {
+		if f == nil || !rec.errs.children[field].Empty() {
 			return
 		}
 		target := lk.byID[coll][f.ID]

@@ -7,27 +7,27 @@ import (
 
 // Upstream is a virtual host balancing over Targets (§3.6).
 type Upstream struct {
-	Algorithm                string        `json:"algorithm"`
-	ClientCertificate        *ForeignKey   `json:"client_certificate"`
-	CreatedAt                int64         `json:"created_at"`
-	HashFallback             string        `json:"hash_fallback"`
-	HashFallbackHeader       *string       `json:"hash_fallback_header"`
-	HashFallbackQueryArg     *string       `json:"hash_fallback_query_arg"`
-	HashFallbackURICapture   *string       `json:"hash_fallback_uri_capture"`
-	HashOn                   string        `json:"hash_on"`
-	HashOnCookie             *string       `json:"hash_on_cookie"`
-	HashOnCookiePath         string        `json:"hash_on_cookie_path"`
-	HashOnHeader             *string       `json:"hash_on_header"`
-	HashOnQueryArg           *string       `json:"hash_on_query_arg"`
-	HashOnURICapture         *string       `json:"hash_on_uri_capture"`
-	Healthchecks             Healthchecks  `json:"healthchecks"`
-	HostHeader               *string       `json:"host_header"`
-	ID                       string        `json:"id"`
-	Name                     string        `json:"name"`
-	Slots                    int           `json:"slots"`
-	Tags                     []string      `json:"tags"`
-	UpdatedAt                int64         `json:"updated_at"`
-	UseSRVName               bool          `json:"use_srv_name"`
+	Algorithm              string       `json:"algorithm"`
+	ClientCertificate      *ForeignKey  `json:"client_certificate"`
+	CreatedAt              int64        `json:"created_at"`
+	HashFallback           string       `json:"hash_fallback"`
+	HashFallbackHeader     *string      `json:"hash_fallback_header"`
+	HashFallbackQueryArg   *string      `json:"hash_fallback_query_arg"`
+	HashFallbackURICapture *string      `json:"hash_fallback_uri_capture"`
+	HashOn                 string       `json:"hash_on"`
+	HashOnCookie           *string      `json:"hash_on_cookie"`
+	HashOnCookiePath       string       `json:"hash_on_cookie_path"`
+	HashOnHeader           *string      `json:"hash_on_header"`
+	HashOnQueryArg         *string      `json:"hash_on_query_arg"`
+	HashOnURICapture       *string      `json:"hash_on_uri_capture"`
+	Healthchecks           Healthchecks `json:"healthchecks"`
+	HostHeader             *string      `json:"host_header"`
+	ID                     string       `json:"id"`
+	Name                   string       `json:"name"`
+	Slots                  int          `json:"slots"`
+	Tags                   []string     `json:"tags"`
+	UpdatedAt              int64        `json:"updated_at"`
+	UseSRVName             bool         `json:"use_srv_name"`
 }
 
 // Healthchecks keeps Kong's structure so Kong files load; health checks are
