@@ -322,6 +322,7 @@ func TestCallURLAndQuery(t *testing.T) {
 		{name: "attribute", attrURL: rec.srv.URL + "/a", wantURI: "/a"},
 		{name: "input wins", attrURL: rec.srv.URL + "/a", in: map[string]any{"url": rec.srv.URL + "/b"}, wantURI: "/b"},
 		{name: "input only", in: map[string]any{"url": rec.srv.URL + "/c?x=1"}, wantURI: "/c?x=1"},
+		{name: "scheme in any case", in: map[string]any{"url": strings.Replace(rec.srv.URL, "http", "HTTP", 1) + "/u"}, wantURI: "/u"},
 		{name: "13.2 double slash path", in: map[string]any{"url": rec.srv.URL + "//auth-token"}, wantURI: "//auth-token"},
 		{name: "neither", wantErr: "no URL: the url attribute is unset and the url input is null"},
 		{name: "invalid input URL without userinfo and query",
@@ -718,6 +719,39 @@ func TestCallRetryTransportFailure(t *testing.T) {
 	}
 	if got := accepted.Load(); got != 2 {
 		t.Errorf("connections = %d, want 2 (one retry)", got)
+	}
+}
+
+func TestCallNoRetryAfterPartialResponse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted atomic.Int32
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			// Headers, then a body cut short.
+			buf := make([]byte, 4096)
+			c.Read(buf)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	n := newCall(t, testDeps(), map[string]any{"url": "http://" + ln.Addr().String() + "/", "retries": 2})
+	_, err = n.Run(context.Background(), nil, callIn(nil))
+	if err == nil || err.Error() != "request failed: unexpected EOF" {
+		t.Fatalf("Run error = %v, want request failed: unexpected EOF", err)
+	}
+	if got := accepted.Load(); got != 1 {
+		t.Errorf("connections = %d, want 1 (no retry after part of a response)", got)
 	}
 }
 
