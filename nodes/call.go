@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -74,8 +75,8 @@ func callKind(deps Deps) engine.Kind {
 		cfg := decodeCall(a)
 		return &engine.Decl{
 			IO:      engine.KeyInput | engine.KeyInputs | engine.KeyOutput | engine.KeyOutputs,
-			Inputs:  callInputs,
-			Outputs: callOutputs,
+			Inputs:  slices.Clone(callInputs), // the engine owns what it is given
+			Outputs: slices.Clone(callOutputs),
 			Async:   true,
 			Build: func(b *engine.BuildInfo) (engine.Node, error) {
 				// BuildInfo cannot yet say which input fields are connected;

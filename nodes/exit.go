@@ -3,6 +3,7 @@ package nodes
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/datakit-gateway/datakit/engine"
 )
@@ -21,7 +22,7 @@ func exitKind() engine.Kind {
 		a.Bool("warn_headers_sent", false) // accepted for Kong compatibility; no effect
 		return &engine.Decl{
 			IO:     engine.KeyInput | engine.KeyInputs,
-			Inputs: exitInputs,
+			Inputs: slices.Clone(exitInputs), // the engine owns what it is given
 			Build: func(b *engine.BuildInfo) (engine.Node, error) {
 				n := &exitNode{status: status, body: 0, headers: 1}
 				if len(b.InputFields) > 0 {
