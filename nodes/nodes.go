@@ -5,8 +5,11 @@
 package nodes
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"syscall"
 	"time"
 )
 
@@ -20,6 +23,16 @@ type Deps struct {
 	// CallTransport, if non-nil, replaces the network for call nodes: it
 	// returns the round tripper for the named node (offline runs and mocks).
 	CallTransport func(node string) http.RoundTripper
+	// CallDestination, if non-nil, is the destination policy of call nodes
+	// (hardening §2.7), asked before any connection about the target URL and
+	// the proxy URL of each request; dynamic reports that the URL came from an
+	// input. Its error fails the node with its text (`destination not
+	// allowed`). Zero value: every destination is allowed.
+	CallDestination func(u *url.URL, dynamic bool) error
+	// CallDialControl, if non-nil, is installed as net.Dialer.ControlContext
+	// of call transports, to check the resolved address of every connection
+	// (DNS rebinding, address spellings). Zero value: no check.
+	CallDialControl func(ctx context.Context, network, address string, c syscall.RawConn) error
 	// MaxCallBodyBytes caps a call response body (datakit_max_body_size);
 	// zero value: 10 MiB.
 	MaxCallBodyBytes int64
