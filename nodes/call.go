@@ -79,10 +79,7 @@ func callKind(deps Deps) engine.Kind {
 			Outputs: slices.Clone(callOutputs),
 			Async:   true,
 			Build: func(b *engine.BuildInfo) (engine.Node, error) {
-				// BuildInfo cannot yet say which input fields are connected;
-				// "any input connected" is the closest safe approximation: the
-				// runtime check of §7.1 catches the rest.
-				if err := callURLRequired(cfg.url != nil, b.InputConnected); err != nil {
+				if err := callURLRequired(cfg.url != nil, b.Connected["url"]); err != nil {
 					return nil, err
 				}
 				return newCallNode(cfg, deps, b), nil

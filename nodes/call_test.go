@@ -32,8 +32,12 @@ func newCall(t testing.TB, deps Deps, attrs map[string]any, contentTypes ...stri
 	if len(errs) > 0 {
 		t.Fatalf("DecodeAttrs(%v) = %v", attrs, errs)
 	}
+	connected := map[string]bool{}
+	for _, f := range decl.Inputs {
+		connected[f.Name] = true
+	}
 	n, err := decl.Build(&engine.BuildInfo{
-		Name: "CALL", Index: 1, InputConnected: true,
+		Name: "CALL", Index: 1, InputConnected: true, Connected: connected,
 		InputFields: decl.Inputs, InputContentTypes: contentTypes,
 	})
 	if err != nil {
