@@ -106,7 +106,9 @@ func (d *decoder) buildPlan(edges []*edge, dg *depGraph, resp map[*declNode]bool
 		if resp[n] {
 			pn.phase = PhaseResponse
 		}
-		pn.isBranch = n.decl.Then != nil || n.decl.Else != nil
+		// A branch may list nothing (then and else are optional); it is the
+		// one declared kind without Build, since the scheduler runs it.
+		pn.isBranch = n.decl.Then != nil || n.decl.Else != nil || (!n.implicit && n.decl.Build == nil)
 		pn.async = n.decl.Async
 		p.nodes = append(p.nodes, pn)
 		switch n.name {

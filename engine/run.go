@@ -187,24 +187,31 @@ func (r *Run) runPart(parent context.Context, phase Phase) {
 		results = make(chan asyncResult, p.asyncIn[phase])
 	}
 	defer cancel()
+	// Nodes released while ready is being worked through go to next: they
+	// became runnable later than everything in ready, which starts first
+	// (spec §5.1: ties in nodes order, otherwise as soon as runnable).
+	var next readySet
 	inflight := 0
 	for r.failure == nil && r.abort == nil {
 		for !ready.empty() && r.failure == nil && r.abort == nil {
 			id := ready.pop()
 			switch {
 			case r.nodes[id].doomed:
-				r.skip(id, phase, &ready)
+				r.skip(id, phase, &next)
 			case p.nodes[id].async && inflight >= p.opts.MaxInflight:
 				waiting.add(id)
 			case p.nodes[id].async:
 				if r.dispatch(ctx, id, results) {
 					inflight++
 				} else {
-					r.settle(id, phase, &ready)
+					r.settle(id, phase, &next)
 				}
 			default:
 				r.runInline(ctx, id)
-				r.settle(id, phase, &ready)
+				r.settle(id, phase, &next)
+			}
+			if ready.empty() {
+				ready, next = next, readySet{}
 			}
 		}
 		if inflight == 0 || r.failure != nil || r.abort != nil {
@@ -450,6 +457,9 @@ func (r *Run) gather(id int) ([]any, error) {
 			v = m[e.pick]
 		}
 		cv, err := Convert(v, e.typ)
+		if err != nil && n.isBranch {
+			return in, fmt.Errorf("branch input must be a boolean, got %s", JSONType(v)) // spec §7.6
+		}
 		if err != nil {
 			return in, errors.New(mismatchMessage(n.inFields[e.field].Name, e.srcRef, e.typ, v))
 		}
