@@ -19,11 +19,14 @@ type Env struct {
 // nodes call it, inline on the scheduler's goroutine.
 func (e *Env) Exit(r *Response) { e.exit(r) }
 
+// discardLogger is shared by runs without a logger; a Logger is immutable.
+var discardLogger = slog.New(slog.DiscardHandler)
+
 // NewEnv returns an Env whose Exit calls exit. The scheduler builds its own;
 // node-type tests and offline tools use this.
 func NewEnv(ex Exchange, requestID string, logger *slog.Logger, exit func(*Response)) *Env {
 	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+		logger = discardLogger
 	}
 	return &Env{Exchange: ex, RequestID: requestID, Logger: logger, exit: exit}
 }

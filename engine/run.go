@@ -90,7 +90,7 @@ func (p *Plan) NewRun(ex Exchange, o RunOptions) *Run {
 	r := &Run{plan: p, ex: ex, nodes: make([]nodeRun, len(p.nodes)), ins: make([]any, p.totalInputs), exitNode: -1}
 	logger := o.Logger
 	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+		logger = discardLogger
 	}
 	r.env = Env{Exchange: ex, RequestID: o.RequestID, Logger: logger, exit: r.setExit}
 	for i, n := range p.nodes {
