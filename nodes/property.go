@@ -92,18 +92,18 @@ func propertyKind() engine.Kind {
 			ModeField: "property",
 		}
 		var c propertyConfig
+		known := false
 		if a.Required("property") {
-			c.name = a.String("property", "", 1, 255)
+			if c.name = a.String("property", "", 1, 255); c.name != "" {
+				if c.canonical, c.access, known = LookupProperty(c.name); !known {
+					a.Errorf("property", "unknown property %q", c.name)
+				}
+			}
 		}
 		// Only application/json has an effect; the others are Kong's no-ops.
 		c.json = a.OneOf("content_type", "", "application/json", "application/octet-stream", "text/plain") == "application/json"
 		c.nonNil = a.Bool("non_nil", false)
-		if c.name == "" {
-			return d
-		}
-		var ok bool
-		if c.canonical, c.access, ok = LookupProperty(c.name); !ok {
-			a.Errorf("property", "unknown property %q", c.name)
+		if !known {
 			return d
 		}
 		d.Mode = c.mode
