@@ -238,6 +238,9 @@ type jqFrame struct {
 // cannot exhaust the stack.
 func checkResult(v any) (any, error) {
 	size, fix, container := scalarCost(v)
+	if size > jqMaxResultBytes {
+		return nil, errJQResultSize
+	}
 	if !container {
 		if fix {
 			return normalizeJQ(v), nil
