@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/itchyny/gojq"
-
 	"github.com/datakit-gateway/datakit/engine"
 )
 
@@ -254,6 +252,21 @@ func TestJQTimeout(t *testing.T) {
 	}
 }
 
+func TestJQTimeoutMessage(t *testing.T) {
+	for _, tt := range []struct {
+		timeout time.Duration
+		want    string
+	}{
+		{0, "jq filter exceeded time limit of 1000 ms"}, // datakit_jq_timeout's default
+		{2500 * time.Millisecond, "jq filter exceeded time limit of 2500 ms"},
+	} {
+		n := mustBuild(t, jqKind(Deps{JQTimeout: tt.timeout}), map[string]any{"jq": "."}, nil, false)
+		if got := errText(n.(*jqNode).timeoutErr); got != tt.want {
+			t.Errorf("timeout error for JQTimeout %v = %q, want %q", tt.timeout, got, tt.want)
+		}
+	}
+}
+
 func TestJQCancellation(t *testing.T) {
 	n := mustBuild(t, jqKind(Deps{JQTimeout: time.Minute}), map[string]any{"jq": `def f: f; f`}, nil, false)
 
@@ -365,5 +378,3 @@ func BenchmarkGojqBaseline(b *testing.B) {
 		}
 	}
 }
-
-var _ = gojq.Parse // gojq is the engine under test; keep the import explicit
