@@ -67,7 +67,11 @@ func jqKind(deps Deps) engine.Kind {
 			return d
 		}
 		d.Build = func(b *engine.BuildInfo) (engine.Node, error) {
-			return buildJQ(q, b.InputFields, timeout)
+			n, err := buildJQ(q, b.InputFields, timeout)
+			if err != nil {
+				return nil, err // not a typed nil *jqNode
+			}
+			return n, nil
 		}
 		return d
 	})
@@ -200,29 +204,40 @@ func jqError(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return err
 	}
+	var ve gojq.ValueError // error(v), halt, halt_error
+	if !errors.As(err, &ve) {
+		return fmt.Errorf("jq: %s", err) // gojq's own messages preview values in 30 bytes
+	}
+	// gojq would encode the value recursively: bound it first.
+	v, cerr := checkResult(ve.Value())
+	if cerr != nil {
+		return cerr
+	}
 	var h *gojq.HaltError
 	if !errors.As(err, &h) {
-		return fmt.Errorf("jq: %s", err)
+		return fmt.Errorf("jq: error: %s", valueMessage(v))
 	}
-	var msg string
-	switch v := h.Value().(type) {
-	case nil:
-		if h.ExitCode() == 0 {
-			msg = "halt" // plain `halt` has no message of its own
-		} else {
-			msg = "null"
-		}
-	case string:
+	if v == nil && h.ExitCode() == 0 {
+		return errors.New("jq: filter halted: halt") // plain `halt` has no message
+	}
+	if s, ok := v.(string); ok {
 		// halt_error messages are usually written with a newline for a tty.
-		msg = strings.TrimSuffix(v, "\n")
-	default:
-		b, encErr := engine.EncodeJSON(normalizeJQ(v))
-		if encErr != nil {
-			return fmt.Errorf("jq: filter halted: %v", v)
-		}
-		msg = string(b)
+		v = strings.TrimSuffix(s, "\n")
 	}
-	return fmt.Errorf("jq: filter halted: %s", msg)
+	return fmt.Errorf("jq: filter halted: %s", valueMessage(v))
+}
+
+// valueMessage is an error value as jq prints it: a string as it is, any
+// other value as JSON.
+func valueMessage(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, err := engine.EncodeJSON(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
 }
 
 // jqFrame is a container waiting to be walked and its nesting level (1 for
