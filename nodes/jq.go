@@ -83,7 +83,9 @@ func buildJQ(q *gojq.Query, fields []engine.Field, timeout time.Duration) (*jqNo
 	n := &jqNode{
 		timeout:    timeout,
 		timeoutErr: fmt.Errorf("jq filter exceeded time limit of %d ms", timeout.Milliseconds()),
+		expired:    make(chan struct{}),
 	}
+	close(n.expired)
 	var vars []string
 	switch {
 	case len(fields) == 0:
@@ -139,6 +141,7 @@ type jqNode struct {
 	allBound   bool     // every field is a variable: pass the inputs as they are
 	timeout    time.Duration
 	timeoutErr error
+	expired    chan struct{} // closed at Build: Done of a timed-out evalCtx
 }
 
 var _ engine.Node = (*jqNode)(nil)
@@ -164,9 +167,7 @@ func (n *jqNode) Run(ctx context.Context, _ *engine.Env, in []any) ([]any, error
 			}
 		}
 	}
-	tctx, cancel := context.WithTimeout(ctx, n.timeout)
-	defer cancel()
-	v, err := n.eval(tctx, input, vars)
+	v, err := n.eval(&evalCtx{Context: ctx, start: time.Now(), limit: n.timeout, expired: n.expired}, input, vars)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			if ctx.Err() != nil {
@@ -177,6 +178,49 @@ func (n *jqNode) Run(ctx context.Context, _ *engine.Env, in []any) ([]any, error
 		return nil, err
 	}
 	return []any{v}, nil
+}
+
+// evalCtx bounds one evaluation without a timer. gojq asks Done before every
+// opcode, so Done itself reads the clock every evalClockEvery calls: a timer
+// context (context.WithTimeout) costs about 550 ns and 5 allocations per
+// evaluation, as much as a small filter. Either way a single long builtin
+// runs to its end first (hardening §2.8). Only the evaluating goroutine uses
+// it, hence the plain counter; the request's cancellation passes through.
+type evalCtx struct {
+	context.Context               // the request's
+	start           time.Time     // of the evaluation
+	limit           time.Duration // datakit_jq_timeout
+	expired         chan struct{} // closed
+	calls           uint32
+	timedOut        bool
+}
+
+// evalClockEvery is how many opcodes pass between clock reads (a few µs).
+const evalClockEvery = 256
+
+func (c *evalCtx) Done() <-chan struct{} {
+	if !c.timedOut {
+		if c.calls++; c.calls%evalClockEvery != 0 || time.Since(c.start) <= c.limit {
+			return c.Context.Done()
+		}
+		c.timedOut = true
+	}
+	return c.expired
+}
+
+func (c *evalCtx) Err() error {
+	if c.timedOut {
+		return context.DeadlineExceeded
+	}
+	return c.Context.Err()
+}
+
+func (c *evalCtx) Deadline() (time.Time, bool) {
+	d := c.start.Add(c.limit)
+	if pd, ok := c.Context.Deadline(); ok && pd.Before(d) {
+		return pd, true
+	}
+	return d, true
 }
 
 // eval pulls at most two results: a filter must yield one value (or none).

@@ -192,13 +192,16 @@ func TestJQRun(t *testing.T) {
 		{"depth within limit", `reduce range(9999) as $i (null; [.]) | 1`, nil, nil, `1`, ""},
 		{"depth bomb", `reduce range(20000) as $i (null; [.])`, nil, nil, ``, "jq: result exceeds depth limit of 10000"},
 		{"depth bomb in object", `reduce range(10001) as $i (null; {a: .})`, nil, nil, ``, "jq: result exceeds depth limit of 10000"},
-		{"size bomb", `[range(600000)]`, nil, nil, ``, "jq: value exceeds limit of 8388608 bytes"},
+		{"size bomb", `("x" * 1000000) as $s | [range(9) | $s]`, nil, nil, ``, "jq: value exceeds limit of 8388608 bytes"},
+		{"wide size bomb", `[range(530000)]`, nil, nil, ``, "jq: value exceeds limit of 8388608 bytes"},
+		{"shared size bomb", `reduce range(40) as $i ([]; [., .])`, nil, nil, ``, "jq: value exceeds limit of 8388608 bytes"},
 		{"string size bomb", `"x" * 9000000`, nil, nil, ``, "jq: value exceeds limit of 8388608 bytes"},
 		{"key size bomb", `{("k" * 9000000): 1}`, nil, nil, ``, "jq: value exceeds limit of 8388608 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			n := mustBuild(t, jqKind(Deps{}), map[string]any{"jq": tt.src}, tt.inputs, len(tt.inputs) > 0)
+			// A generous limit: slow machines must not turn results into timeouts.
+			n := mustBuild(t, jqKind(Deps{JQTimeout: time.Minute}), map[string]any{"jq": tt.src}, tt.inputs, len(tt.inputs) > 0)
 			got, err := n.Run(context.Background(), testEnv(nil), tt.in)
 			if errText(err) != tt.wantErr {
 				t.Fatalf("Run(%q) error = %v, want %q", tt.src, err, tt.wantErr)
@@ -248,13 +251,20 @@ func TestJQTimeout(t *testing.T) {
 	for _, src := range []string{`def f: f; f`, `until(false; . + 1)`, `last(repeat(1))`, `1, (def f: f; f)`} {
 		t.Run(src, func(t *testing.T) {
 			n := mustBuild(t, jqKind(Deps{JQTimeout: 20 * time.Millisecond}), map[string]any{"jq": src}, selfInput, true)
-			start := time.Now()
-			_, err := n.Run(context.Background(), testEnv(nil), []any{0})
-			if want := "jq filter exceeded time limit of 20 ms"; errText(err) != want {
-				t.Errorf("Run(%q) = %v, want %q", src, err, want)
-			}
-			if d := time.Since(start); d > 2*time.Second {
-				t.Errorf("Run(%q) took %v", src, d)
+			// The limit relies on gojq asking ctx.Done() between opcodes: a
+			// gojq that stops asking must fail this test, not hang it.
+			done := make(chan error, 1)
+			go func() {
+				_, err := n.Run(context.Background(), testEnv(nil), []any{0})
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if want := "jq filter exceeded time limit of 20 ms"; errText(err) != want {
+					t.Errorf("Run(%q) = %v, want %q", src, err, want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("Run(%q) still running after 10 s", src)
 			}
 		})
 	}
@@ -301,6 +311,35 @@ func TestJQCancellation(t *testing.T) {
 	defer cancel()
 	if _, err := n.Run(ctx, testEnv(nil), nil); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Run(ctx past its deadline) = %v, want context.DeadlineExceeded", err)
+	}
+}
+
+func TestEvalCtx(t *testing.T) {
+	expired := make(chan struct{})
+	close(expired)
+	start := time.Now()
+	c := &evalCtx{Context: context.Background(), start: start, limit: time.Hour, expired: expired}
+	if d, ok := c.Deadline(); !ok || !d.Equal(start.Add(time.Hour)) {
+		t.Errorf("Deadline() = %v, %v, want start+1h", d, ok)
+	}
+	for range 2 * evalClockEvery {
+		if c.Done() != nil || c.Err() != nil {
+			t.Fatalf("Done(), Err() = %v, %v before the limit, want nil, nil", c.Done(), c.Err())
+		}
+	}
+
+	parent, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c = &evalCtx{Context: parent, start: start.Add(-time.Hour), limit: time.Hour, expired: expired}
+	if d, _ := c.Deadline(); !d.Equal(start) {
+		t.Errorf("Deadline() = %v, want the earlier of the two (%v)", d, start)
+	}
+	var done <-chan struct{}
+	for range evalClockEvery {
+		done = c.Done()
+	}
+	if done != expired || !errors.Is(c.Err(), context.DeadlineExceeded) {
+		t.Errorf("after the limit Done(), Err() = %v, %v, want the closed channel, DeadlineExceeded", done, c.Err())
 	}
 }
 
