@@ -470,9 +470,19 @@ func TestRunMaxInflight(t *testing.T) {
 			t.Errorf("%s status = %s", n.Name, n.Status)
 		}
 	}
-	// the first two start together; the others wait in nodes order
-	if len(order) != 5 || !slices.Equal(order[2:], []string{"C2", "C3", "C4"}) {
-		t.Errorf("start order = %v", order)
+	// the first two start together; the others wait, then start in nodes
+	// order (the scheduler's run events, not the goroutines' own order)
+	if len(order) != 5 {
+		t.Errorf("calls run = %v", order)
+	}
+	var runs []string
+	for _, e := range tr.Events {
+		if e.Action == "run" {
+			runs = append(runs, e.Name)
+		}
+	}
+	if want := []string{"C0", "C1", "C2", "C3", "C4"}; !slices.Equal(runs, want) {
+		t.Errorf("run events = %v, want %v", runs, want)
 	}
 }
 
@@ -534,18 +544,26 @@ func TestRunClientCancel(t *testing.T) {
 }
 
 // TestRunParallel proves that async nodes overlap without timing assertions:
-// every node starts before any of them ends.
+// each waits until all three have started (a barrier a serial scheduler could
+// never pass), and every node starts before any of them ends.
 func TestRunParallel(t *testing.T) {
 	var mu sync.Mutex
 	var log []string
+	var started sync.WaitGroup
+	started.Add(3)
+	all := make(chan struct{})
+	go func() { started.Wait(); close(all) }()
 	h := &fakeHooks{call: func(ctx context.Context, name string, in []any) ([]any, error) {
 		mu.Lock()
 		log = append(log, "start "+name)
 		mu.Unlock()
-		timer := time.NewTimer(50 * time.Millisecond)
+		started.Done()
+		timer := time.NewTimer(10 * time.Second)
 		defer timer.Stop()
 		select {
+		case <-all:
 		case <-timer.C:
+			return nil, errors.New("the other calls never started")
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -701,4 +719,30 @@ func TestRunConcurrentRequests(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+func TestRunExitInResponsePart(t *testing.T) {
+	p := mustCompile(t, nil, `nodes:
+  - {name: TAG, type: static, values: {X-A: "1"}, output: response.headers}
+  - {name: EXIT, type: exit, status: 502, inputs: {body: service_response.status}}
+`, Options{})
+	ex := newFakeEx()
+	ex.resp["status"] = 500
+	r := p.NewRun(ex, RunOptions{Trace: true})
+	first := r.Access(context.Background())
+	wantNoFailure(t, first)
+	if first.Exit != nil {
+		t.Fatalf("exit in the access part: %+v", first.Exit)
+	}
+	out := r.Response(context.Background())
+	wantNoFailure(t, out)
+	if out.Exit == nil || out.Exit.Status != 502 || string(out.Exit.Body) != "500" {
+		t.Errorf("exit = %+v, want 502 with body 500", out.Exit)
+	}
+	if ex.response != nil {
+		t.Errorf("response applied despite the exit: %+v", ex.response)
+	}
+	if got := statuses(r.Trace()); got["EXIT"] != "NODE_COMPLETE" || got["TAG"] != "NODE_COMPLETE" {
+		t.Errorf("statuses = %v", got)
+	}
 }
