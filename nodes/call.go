@@ -603,12 +603,23 @@ func (n *callNode) failure(ctx, runCtx context.Context, err error) error {
 	if errors.Is(context.Cause(runCtx), errCallTimeout) {
 		return fmt.Errorf("request timed out after %d ms", n.cfg.timeout)
 	}
+	var oe *OfflineError
+	if errors.As(err, &oe) {
+		return oe
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
 	return fmt.Errorf("request failed: %w", err)
 }
+
+// OfflineError is returned by a Deps.CallTransport that answers for the node
+// itself (an offline run without a mock for it): the node fails with its
+// message as is.
+type OfflineError struct{ Msg string }
+
+func (e *OfflineError) Error() string { return e.Msg }
 
 // response reads the whole body within the timeout and builds the outputs
 // (§7.1 step 6).
