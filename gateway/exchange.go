@@ -1,0 +1,289 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/datakit-gateway/datakit/gateway/balancer"
+	"github.com/datakit-gateway/datakit/gateway/config"
+	"github.com/datakit-gateway/datakit/gateway/router"
+)
+
+// Exchange is one request's state and the plugin API over it (gateway.md
+// §9.4, mirroring Kong's PDK). It is used by one goroutine at a time.
+type Exchange struct {
+	ctx       context.Context
+	snap      *Snapshot
+	req       *http.Request
+	requestID string
+	started   time.Time
+	logger    *slog.Logger
+
+	clientIP   string
+	clientPort int
+	scheme     string
+	listenPort int
+
+	match    router.Match
+	route    *config.Route
+	service  *config.Service
+	consumer *config.Consumer
+	cred     *config.KeyauthCredential
+
+	shared      map[string]any
+	pluginState map[any]map[string]any
+
+	body     []byte // buffered client body
+	bodyRead bool
+	bodyErr  error
+
+	out outbound
+
+	// Upstream response, once proxied.
+	resp       *http.Response
+	respBody   []byte
+	respBodyOK bool
+	status     int
+	statusSet  bool // a plugin chose the proxied response's status
+
+	exit   *exitResponse
+	source string
+
+	// collected are the instances that ran in access, for later phases.
+	collected []*instance
+
+	target target
+	pick   balancer.Pick
+}
+
+// outbound is the upstream request under construction.
+type outbound struct {
+	method   string
+	path     string // escaped path as sent
+	rawQuery string
+	header   http.Header
+	body     []byte
+	bodySet  bool
+	// target overrides (kong.service.target / upstream / request.scheme)
+	targetHost   string
+	targetPort   int
+	upstreamName string
+	scheme       string
+}
+
+type exitResponse struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// ErrNotFound reports a name that matches no entity (upstream, consumer).
+var ErrNotFound = errors.New("not found")
+
+// Context returns the request's context.
+func (ex *Exchange) Context() context.Context { return ex.ctx }
+
+// RequestID is the gateway's request id.
+func (ex *Exchange) RequestID() string { return ex.requestID }
+
+// Logger carries the request id.
+func (ex *Exchange) Logger() *slog.Logger { return ex.logger }
+
+// Request returns the client request as received (hop-by-hop headers
+// removed). Plugins must not modify it; upstream edits go through the
+// ServiceRequest methods.
+func (ex *Exchange) Request() *http.Request { return ex.req }
+
+// Scheme is the client connection's scheme.
+func (ex *Exchange) Scheme() string { return ex.scheme }
+
+// ListenPort is the port of the listener that accepted the request.
+func (ex *Exchange) ListenPort() int { return ex.listenPort }
+
+// NormalizedPath is the path the router matched (gateway.md §7.1).
+func (ex *Exchange) NormalizedPath() string { return router.NormalizePath(ex.req.URL.EscapedPath()) }
+
+// ClientIP and ClientPort are the client address (trusted_ips applied).
+func (ex *Exchange) ClientIP() string { return ex.clientIP }
+
+// ClientPort is the TCP peer's port.
+func (ex *Exchange) ClientPort() int { return ex.clientPort }
+
+// Route and Service are the matched entities (nil when none).
+func (ex *Exchange) Route() *config.Route { return ex.route }
+
+// Service is the matched Service, nil for a route without one.
+func (ex *Exchange) Service() *config.Service { return ex.service }
+
+// Consumer is the authenticated consumer, or nil.
+func (ex *Exchange) Consumer() *config.Consumer { return ex.consumer }
+
+// Credential is the credential the consumer authenticated with, or nil.
+func (ex *Exchange) Credential() *config.KeyauthCredential { return ex.cred }
+
+// Authenticate sets the request's consumer (and credential, may be nil).
+func (ex *Exchange) Authenticate(c *config.Consumer, cred *config.KeyauthCredential) {
+	ex.consumer, ex.cred = c, cred
+}
+
+// FindConsumer looks a consumer up by id, then username, then custom_id.
+func (ex *Exchange) FindConsumer(id, username, customID string) (*config.Consumer, error) {
+	if c := ex.snap.findConsumer(id, username, customID); c != nil {
+		return c, nil
+	}
+	return nil, ErrNotFound
+}
+
+// PluginState is kong.ctx.plugin for one instance.
+func (ex *Exchange) PluginState(inst any) map[string]any {
+	if ex.pluginState == nil {
+		ex.pluginState = map[any]map[string]any{}
+	}
+	m := ex.pluginState[inst]
+	if m == nil {
+		m = map[string]any{}
+		ex.pluginState[inst] = m
+	}
+	return m
+}
+
+// ReadBody returns the client body, buffering it (up to
+// client_body_buffer_limit) on first use.
+func (ex *Exchange) ReadBody() ([]byte, error) {
+	if ex.bodyRead {
+		return ex.body, ex.bodyErr
+	}
+	ex.bodyRead = true
+	if ex.req.Body == nil || ex.req.Body == http.NoBody {
+		return nil, nil
+	}
+	limit := ex.snap.limits.ClientBodyBufferLimit
+	b, err := io.ReadAll(io.LimitReader(ex.req.Body, limit+1))
+	switch {
+	case err != nil:
+		ex.bodyErr = &HTTPError{Status: http.StatusBadRequest, Message: "Bad request", Err: err}
+	case int64(len(b)) > limit:
+		ex.bodyErr = &HTTPError{Status: http.StatusRequestEntityTooLarge, Message: "Payload too large"}
+	default:
+		ex.body = b
+	}
+	return ex.body, ex.bodyErr
+}
+
+// HasBody reports whether the client sent a body.
+func (ex *Exchange) HasBody() bool {
+	return ex.req.ContentLength != 0 && ex.req.Body != nil && ex.req.Body != http.NoBody
+}
+
+// ServiceRequestHeader is the upstream request's header, editable in access.
+func (ex *Exchange) ServiceRequestHeader() http.Header { return ex.out.header }
+
+// SetServiceRequestQuery replaces the upstream query string (encoded).
+func (ex *Exchange) SetServiceRequestQuery(raw string) { ex.out.rawQuery = raw }
+
+// ServiceRequestQuery is the upstream query string (encoded).
+func (ex *Exchange) ServiceRequestQuery() string { return ex.out.rawQuery }
+
+// SetServiceRequestBody replaces the upstream body.
+func (ex *Exchange) SetServiceRequestBody(b []byte) {
+	ex.out.body, ex.out.bodySet = b, true
+	ex.out.header.Del("Content-Encoding")
+}
+
+// SetTarget sends the request to host:port, bypassing load balancing.
+func (ex *Exchange) SetTarget(host string, port int) {
+	ex.out.targetHost, ex.out.targetPort, ex.out.upstreamName = host, port, ""
+}
+
+// SetUpstream sends the request through the named Upstream's balancer.
+func (ex *Exchange) SetUpstream(name string) error {
+	if ex.snap.upstream(name) == nil {
+		return ErrNotFound
+	}
+	ex.out.upstreamName, ex.out.targetHost = name, ""
+	return nil
+}
+
+// SetServiceScheme sets the upstream request scheme (http or https).
+func (ex *Exchange) SetServiceScheme(s string) { ex.out.scheme = s }
+
+// Target is the effective upstream target "host:port" as overridden by
+// plugins, or "" when the service decides.
+func (ex *Exchange) Target() string {
+	if ex.out.targetHost == "" {
+		return ""
+	}
+	return joinHostPort(ex.out.targetHost, ex.out.targetPort)
+}
+
+// UpstreamName is the Upstream chosen by SetUpstream, or "".
+func (ex *Exchange) UpstreamName() string { return ex.out.upstreamName }
+
+// ServiceScheme is the upstream scheme.
+func (ex *Exchange) ServiceScheme() string { return ex.out.scheme }
+
+// ServiceResponse is the upstream response (response phase), or nil.
+func (ex *Exchange) ServiceResponse() *http.Response { return ex.resp }
+
+// ServiceResponseBody is the buffered upstream body; ok is false when the
+// body streams.
+func (ex *Exchange) ServiceResponseBody() (b []byte, ok bool) { return ex.respBody, ex.respBodyOK }
+
+// SetResponseStatus sets the status of the proxied response.
+func (ex *Exchange) SetResponseStatus(status int) { ex.status, ex.statusSet = status, true }
+
+// Shared is kong.ctx.shared: per-request values shared by plugins.
+func (ex *Exchange) Shared() map[string]any {
+	if ex.shared == nil {
+		ex.shared = map[string]any{}
+	}
+	return ex.shared
+}
+
+// ResponseStatus is the status the client will get.
+func (ex *Exchange) ResponseStatus() int {
+	if ex.exit != nil {
+		return ex.exit.status
+	}
+	return ex.status
+}
+
+// ResponseHeader is the header of the proxied response (response phase).
+func (ex *Exchange) ResponseHeader() http.Header {
+	if ex.resp == nil {
+		return nil
+	}
+	return ex.resp.Header
+}
+
+// SetResponseBody replaces the proxied response body (buffered only).
+func (ex *Exchange) SetResponseBody(b []byte) {
+	ex.respBody, ex.respBodyOK = b, true
+	ex.resp.Header.Del("Content-Encoding")
+}
+
+// Exit ends the request with this response: in access the upstream is not
+// contacted; in the response phase it replaces the upstream response.
+func (ex *Exchange) Exit(status int, body []byte, header http.Header) {
+	if header == nil {
+		header = http.Header{}
+	}
+	ex.exit = &exitResponse{status: status, header: header, body: body}
+	ex.source = "exit"
+}
+
+// Source is where the response comes from: service, exit or error.
+func (ex *Exchange) Source() string { return ex.source }
+
+func joinHostPort(host string, port int) string {
+	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
+		host = "[" + host + "]"
+	}
+	return host + ":" + strconv.Itoa(port)
+}

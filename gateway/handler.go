@@ -1,0 +1,391 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/datakit-gateway/datakit/gateway/config"
+	"github.com/datakit-gateway/datakit/gateway/router"
+)
+
+// Listener describes the listener a handler serves, for routing and
+// X-Forwarded-* headers.
+type Listener struct {
+	Port int
+	TLS  bool
+}
+
+// Handler returns the proxy handler for one listener.
+func (g *Gateway) Handler(l Listener) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serve(w, r, l) })
+}
+
+type exchangeKey struct{}
+
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, l Listener) {
+	snap := g.snap.Load()
+	ex := &Exchange{ctx: r.Context(), snap: snap, req: r, requestID: newRequestID(), started: time.Now(),
+		scheme: "http", listenPort: l.Port, status: http.StatusOK, source: "service"}
+	if l.TLS {
+		ex.scheme = "https"
+	}
+	ex.logger = g.opts.Logger.With("request_id", ex.requestID)
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			ex.logger.Error("panic while serving a request", "panic", fmt.Sprint(v))
+			g.writeError(w, ex, &HTTPError{Status: http.StatusInternalServerError, Message: msgUnexpected})
+		}
+	}()
+	if n := g.inflight.Add(1); n > g.opts.MaxInflight {
+		g.inflight.Add(-1)
+		g.writeError(w, ex, &HTTPError{Status: http.StatusServiceUnavailable, Message: msgUnavailable,
+			Header: http.Header{"Retry-After": {"1"}}})
+		return
+	}
+	defer g.inflight.Add(-1)
+
+	if err := g.intake(ex, r); err != nil {
+		g.writeError(w, ex, err)
+		return
+	}
+	if snap == nil {
+		g.writeError(w, ex, &HTTPError{Status: http.StatusNotFound, Message: msgNoRoute})
+		return
+	}
+	host, port := splitHost(r.Host, l.Port)
+	m, ok := snap.router.Match(router.Request{Method: r.Method, Scheme: ex.scheme, Host: host, Port: port,
+		Path: r.URL.EscapedPath(), Headers: r.Header})
+	if !ok {
+		g.writeError(w, ex, &HTTPError{Status: http.StatusNotFound, Message: msgNoRoute})
+		return
+	}
+	ex.match = m
+	ex.route = m.Route.Handle.(*config.Route)
+	if m.Service == nil {
+		g.writeError(w, ex, &HTTPError{Status: http.StatusServiceUnavailable, Message: msgNoService})
+		return
+	}
+	ex.service = m.Service.Handle.(*config.Service)
+	g.prepareOutbound(ex, r)
+
+	if err := g.access(ex); err != nil {
+		g.writeError(w, ex, err)
+		return
+	}
+	if ex.exit != nil {
+		g.writeExit(w, ex)
+		return
+	}
+	if err := ex.selectTarget(); err != nil {
+		g.writeError(w, ex, err)
+		return
+	}
+	defer ex.pick.Done()
+	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
+}
+
+// intake applies the request limits and cleans the client request
+// (gateway.md §8.1).
+func (g *Gateway) intake(ex *Exchange, r *http.Request) error {
+	if r.Method == http.MethodTrace || r.Method == http.MethodConnect {
+		return &HTTPError{Status: http.StatusMethodNotAllowed, Message: msgNotAllowed}
+	}
+	lim := DefaultLimits()
+	if ex.snap != nil {
+		lim = ex.snap.limits
+	}
+	if len(r.RequestURI) > lim.ClientMaxURISize {
+		return &HTTPError{Status: http.StatusRequestURITooLong, Message: msgURITooLong}
+	}
+	if r.URL.RawQuery != "" && strings.Count(r.URL.RawQuery, "&")+1 > lim.MaxQueryArgs {
+		return &HTTPError{Status: http.StatusBadRequest, Message: msgBadRequest}
+	}
+	for name, vals := range r.Header {
+		for _, v := range vals {
+			if len(name)+len(v)+2 > lim.ClientMaxHeaderLine {
+				return &HTTPError{Status: http.StatusBadRequest, Message: msgHeaderTooBig}
+			}
+		}
+		if strings.IndexByte(name, '_') >= 0 {
+			delete(r.Header, name)
+		}
+	}
+	if lim.ClientMaxBodySize > 0 && r.ContentLength > lim.ClientMaxBodySize {
+		return &HTTPError{Status: http.StatusRequestEntityTooLarge, Message: msgTooLarge,
+			Header: http.Header{"Connection": {"close"}}}
+	}
+	removeHopByHop(r.Header, isUpgrade(r))
+	r.Header.Del("X-Kong-Request-Id")
+	ex.clientIP, ex.clientPort = g.clientAddress(r)
+	return nil
+}
+
+// hopByHop are the headers removed from both directions (gateway.md §8.1).
+var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+func isUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") && headerHasToken(r.Header, "Connection", "upgrade")
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h[name] {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func removeHopByHop(h http.Header, keepUpgrade bool) {
+	for _, v := range h["Connection"] {
+		for _, t := range strings.Split(v, ",") {
+			if t = strings.TrimSpace(t); t != "" && !(keepUpgrade && strings.EqualFold(t, "upgrade")) {
+				h.Del(t)
+			}
+		}
+	}
+	trailers := h.Get("Te") == "trailers"
+	for _, name := range hopByHop {
+		if keepUpgrade && name == "Upgrade" {
+			continue
+		}
+		h.Del(name)
+	}
+	if trailers {
+		h.Set("Te", "trailers")
+	}
+}
+
+// clientAddress is the TCP peer, or the real-IP header of a trusted peer.
+func (g *Gateway) clientAddress(r *http.Request) (string, int) {
+	host, portStr, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr, 0
+	}
+	port, _ := strconv.Atoi(portStr)
+	if g.trusted(host) {
+		if v := r.Header.Get(g.opts.RealIPHeader); v != "" {
+			parts := strings.Split(v, ",")
+			if ip, err := netip.ParseAddr(strings.TrimSpace(parts[len(parts)-1])); err == nil {
+				return ip.String(), port
+			}
+		}
+	}
+	return host, port
+}
+
+func (g *Gateway) trusted(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	for _, p := range g.opts.TrustedIPs {
+		if p.Contains(ip.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+func splitHost(hostport string, def int) (string, int) {
+	host, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return hostport, def
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return host, 0
+	}
+	return host, port
+}
+
+// prepareOutbound starts the upstream request from the client request.
+func (g *Gateway) prepareOutbound(ex *Exchange, r *http.Request) {
+	ex.out = outbound{method: r.Method, header: r.Header.Clone(), rawQuery: r.URL.RawQuery,
+		path: ex.match.UpstreamPath(), scheme: ex.service.Protocol}
+}
+
+// access runs the access handlers in priority order (gateway.md §9.3).
+func (g *Gateway) access(ex *Exchange) error {
+	for _, slot := range ex.snap.plugins {
+		in := g.collect(ex, slot)
+		if in == nil {
+			continue
+		}
+		h, ok := in.inst.(AccessHandler)
+		if !ok {
+			continue
+		}
+		if err := g.runHandler(ex, slot, func() error { return h.Access(ex.ctx, ex) }); err != nil {
+			return err
+		}
+		if ex.exit != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// collect returns the instance of slot that applies to the request now.
+func (g *Gateway) collect(ex *Exchange, slot *pluginSlot) *instance {
+	var routeID, serviceID, consumerID string
+	if ex.route != nil {
+		routeID = ex.route.ID
+	}
+	if ex.service != nil {
+		serviceID = ex.service.ID
+	}
+	if ex.consumer != nil {
+		consumerID = ex.consumer.ID
+	}
+	in := slot.lookup(routeID, serviceID, consumerID)
+	if in == nil || (ex.scheme == "https" && !in.https) || (ex.scheme == "http" && !in.http) {
+		return nil
+	}
+	if ex.collected == nil {
+		ex.collected = make([]*instance, 0, len(ex.snap.plugins))
+	}
+	ex.collected = append(ex.collected, in)
+	return in
+}
+
+// runHandler turns a plugin's error or panic into the request's error
+// (gateway.md §9.5).
+func (g *Gateway) runHandler(ex *Exchange, slot *pluginSlot, f func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			ex.logger.Error("plugin panicked", "plugin", slot.plugin.Name(), "panic", fmt.Sprint(v))
+			err = &HTTPError{Status: http.StatusInternalServerError, Message: msgUnexpected}
+		}
+	}()
+	err = f()
+	if err == nil {
+		return nil
+	}
+	var he *HTTPError
+	if errors.As(err, &he) {
+		return err
+	}
+	var re ResponseError
+	if errors.As(err, &re) {
+		return err
+	}
+	ex.logger.Error("plugin failed", "plugin", slot.plugin.Name(), "error", err)
+	return &HTTPError{Status: http.StatusInternalServerError, Message: msgUnexpected}
+}
+
+// ResponseError is an error that carries its own complete response (the
+// datakit plugin's node-failure body); it was logged by the plugin.
+type ResponseError interface {
+	error
+	Response() (status int, header http.Header, body []byte)
+}
+
+// rewrite builds the upstream request (httputil.ReverseProxy.Rewrite).
+func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
+	ex := pr.In.Context().Value(exchangeKey{}).(*Exchange)
+	out := pr.Out
+	svc := ex.service
+	host, port := ex.target.host, ex.target.port
+	out.URL.Scheme = ex.out.scheme
+	out.URL.Host = joinHostPort(host, port)
+	out.URL.Path, out.URL.RawPath = unescapedPath(ex.out.path), ex.out.path
+	out.URL.RawQuery = ex.out.rawQuery
+	out.Method = ex.out.method
+	out.Header = ex.out.header
+	if ex.out.bodySet {
+		out.Body = io.NopCloser(bytes.NewReader(ex.out.body))
+		out.ContentLength = int64(len(ex.out.body))
+		out.Header.Del("Content-Length")
+	} else if ex.bodyRead {
+		out.Body = io.NopCloser(bytes.NewReader(ex.body))
+		out.ContentLength = int64(len(ex.body))
+	}
+	g.forwardedHeaders(ex, out)
+	out.Host = router.HostHeader(ex.route.PreserveHost, ex.req.Host, "", host, port, ex.out.scheme)
+	if h := out.Header.Get("Host"); h != "" {
+		out.Host = h
+		out.Header.Del("Host")
+	}
+	ctx := context.WithValue(out.Context(), connectTimeoutKey{}, time.Duration(svc.ConnectTimeout)*time.Millisecond)
+	*out = *out.WithContext(ctx)
+}
+
+func unescapedPath(p string) string {
+	if u, err := url.PathUnescape(p); err == nil {
+		return u
+	}
+	return p
+}
+
+// forwardedHeaders sets X-Forwarded-*, X-Real-IP, Via and the request id
+// (gateway.md §8.2).
+func (g *Gateway) forwardedHeaders(ex *Exchange, out *http.Request) {
+	h := out.Header
+	in := ex.req
+	peer, _, _ := net.SplitHostPort(in.RemoteAddr)
+	trusted := g.trusted(peer)
+	if prior := in.Header.Get("X-Forwarded-For"); prior != "" && trusted {
+		h.Set("X-Forwarded-For", prior+", "+peer)
+	} else if prior != "" {
+		h.Set("X-Forwarded-For", prior+", "+peer)
+	} else {
+		h.Set("X-Forwarded-For", ex.clientIP)
+	}
+	setForwarded := func(name, own string) {
+		if v := in.Header.Get(name); trusted && v != "" {
+			h.Set(name, v)
+		} else if own != "" {
+			h.Set(name, own)
+		} else {
+			h.Del(name)
+		}
+	}
+	host, _ := splitHost(in.Host, ex.listenPort)
+	setForwarded("X-Forwarded-Proto", ex.scheme)
+	setForwarded("X-Forwarded-Host", host)
+	setForwarded("X-Forwarded-Port", strconv.Itoa(ex.listenPort))
+	setForwarded("X-Forwarded-Path", in.URL.EscapedPath())
+	prefix := ex.match.StrippedPrefix
+	if prefix == "/" {
+		prefix = ""
+	}
+	setForwarded("X-Forwarded-Prefix", prefix)
+	h.Set("X-Real-IP", ex.clientIP)
+	if !trusted {
+		h.Del("Forwarded")
+	}
+	via := protoVersion(in) + " " + g.via
+	if prior := in.Header.Get("Via"); prior != "" {
+		via = prior + ", " + via
+	}
+	h.Set("Via", via)
+	h.Set("X-Kong-Request-Id", ex.requestID)
+}
+
+func protoVersion(r *http.Request) string {
+	switch {
+	case r.ProtoMajor == 2:
+		return "2"
+	case r.ProtoMinor == 0:
+		return "1.0"
+	}
+	return "1.1"
+}

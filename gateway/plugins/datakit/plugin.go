@@ -1,0 +1,264 @@
+// Package datakit is the gateway plugin that runs Datakit plans: it compiles
+// a plugin instance's configuration with the engine and adapts the gateway's
+// phases to the plan's access and response parts (gateway.md §9.8).
+package datakit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/datakit-gateway/datakit/engine"
+	"github.com/datakit-gateway/datakit/gateway"
+	"github.com/datakit-gateway/datakit/gateway/config"
+)
+
+// Name and Priority of the plugin.
+const (
+	Name     = "datakit"
+	Priority = 810
+)
+
+// Options configure the plugin.
+type Options struct {
+	// Registry holds the node types.
+	Registry *engine.Registry
+	// Engine are the engine settings (plan timeout, in-flight calls).
+	Engine engine.Options
+	// NodeID is kong.node.id.
+	NodeID string
+	// Setting returns a gateway setting for kong.configuration.{key}; nil
+	// for unknown or sensitive ones.
+	Setting func(name string) any
+	// Version is the plugin version reported in schemas.
+	Version string
+}
+
+// Plugin is the datakit plugin.
+type Plugin struct{ opts Options }
+
+var _ gateway.Plugin = (*Plugin)(nil)
+
+// New returns the plugin.
+func New(opts Options) *Plugin {
+	if opts.Setting == nil {
+		opts.Setting = func(string) any { return nil }
+	}
+	return &Plugin{opts: opts}
+}
+
+func (p *Plugin) Name() string    { return Name }
+func (p *Plugin) Priority() int   { return Priority }
+func (p *Plugin) Version() string { return p.opts.Version }
+func (p *Plugin) Schema() config.PluginSchema {
+	return config.PluginSchema{}
+}
+
+// ConfigError is a configuration the engine rejected: its messages are the
+// violations under `config` (errors.Join form for the config package).
+type ConfigError struct{ *engine.ConfigError }
+
+// Unwrap lists one error per message.
+func (e ConfigError) Unwrap() []error {
+	errs := make([]error, len(e.Messages))
+	for i, m := range e.Messages {
+		errs[i] = errors.New(m)
+	}
+	return errs
+}
+
+// Compile compiles the configuration into a plan.
+func (p *Plugin) Compile(_ context.Context, cfg config.Plugin, env gateway.CompileEnv) (gateway.Instance, error) {
+	opts := p.opts.Engine
+	opts.PluginID = cfg.ID
+	plan, err := engine.Compile(anyConfig(cfg.Config), p.opts.Registry, opts)
+	if err != nil {
+		var ce *engine.ConfigError
+		if errors.As(err, &ce) {
+			return nil, ConfigError{ce}
+		}
+		return nil, err
+	}
+	inst := &instance{plugin: p, plan: plan, id: cfg.ID, logger: env.Logger, config: cfg.Config}
+	if plan.HasResponsePart() || plan.Debug() {
+		return &responseInstance{inst}, nil
+	}
+	return inst, nil
+}
+
+// anyConfig hands the engine the configuration as decoded values; a nil map
+// is an absent configuration.
+func anyConfig(m map[string]any) any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
+}
+
+// instance is a compiled datakit plugin instance: an access handler. Plans
+// with a response part (or debug) are wrapped in responseInstance.
+type instance struct {
+	plugin *Plugin
+	plan   *engine.Plan
+	id     string
+	logger *slog.Logger
+	config map[string]any
+}
+
+// responseInstance adds the response phase.
+type responseInstance struct{ *instance }
+
+var (
+	_ gateway.AccessHandler      = (*instance)(nil)
+	_ gateway.BodyNeeder         = (*instance)(nil)
+	_ gateway.ResponseHandler    = (*responseInstance)(nil)
+	_ gateway.ResponseBodyNeeder = (*responseInstance)(nil)
+)
+
+// Config is the configuration as stored (defaults are the engine's).
+func (in *instance) Config() map[string]any { return in.config }
+
+// NeedsRequestBody reports whether the plan reads request.body.
+func (in *instance) NeedsRequestBody() bool { return in.plan.ReadsRequestBody() }
+
+// runState is kept in kong.ctx.plugin between the two phases.
+type runState struct {
+	run    *engine.Run
+	ex     *exchange
+	traced bool
+}
+
+const stateKey = "\x00datakit.run"
+
+func (in *instance) Access(ctx context.Context, gx *gateway.Exchange) error {
+	x := &exchange{gx: gx, inst: in}
+	traced := in.plan.Debug() && traceRequested(gx.Request().Header.Get("X-DataKit-Debug-Trace"))
+	run := in.plan.NewRun(x, engine.RunOptions{RequestID: gx.RequestID(), Logger: gx.Logger(), Trace: traced})
+	st := &runState{run: run, ex: x, traced: traced}
+	gx.PluginState(in)[stateKey] = st
+	out := run.Access(ctx)
+	return in.finish(gx, st, out, true)
+}
+
+// finish turns a part's outcome into the gateway's terms: an exit, a
+// failure response, or nothing (carry on).
+func (in *instance) finish(gx *gateway.Exchange, st *runState, out engine.Outcome, access bool) error {
+	switch {
+	case out.Abort != nil:
+		return abortError(out.Abort)
+	case out.Err != nil:
+		in.logFailure(gx, out.Err)
+		body := engine.FailureBody(out.Err, in.plan.Debug(), gx.RequestID())
+		h := http.Header{"Content-Type": {"application/json"}}
+		if st.traced {
+			body = in.traceBody(st)
+		}
+		return &failure{status: http.StatusInternalServerError, header: h, body: body, err: out.Err}
+	case out.Exit != nil && (access || gx.ServiceResponse() != nil):
+		h := http.Header{}
+		for _, l := range out.Exit.Headers {
+			h[l.Name] = l.Values
+		}
+		body := out.Exit.Body
+		if st.traced {
+			body = in.traceBody(st)
+			h.Set("Content-Type", "application/json")
+			h.Del("Content-Encoding")
+		}
+		gx.Exit(out.Exit.Status, body, h)
+	}
+	return nil
+}
+
+func (in *instance) logFailure(gx *gateway.Exchange, ne *engine.NodeError) {
+	gx.Logger().Error("datakit node failed", "node", ne.Name, "type", ne.Type, "index", ne.Index,
+		"error", ne.Err.Error())
+}
+
+func (in *instance) traceBody(st *runState) []byte {
+	b, err := engine.EncodeJSON(st.run.Trace())
+	if err != nil {
+		return []byte(`{"message":"trace unavailable"}`)
+	}
+	return b
+}
+
+// abortError maps an Exchange error (client body) to the gateway's response.
+func abortError(err error) error {
+	var he *gateway.HTTPError
+	if errors.As(err, &he) {
+		return he
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &gateway.HTTPError{Status: http.StatusBadRequest, Message: "Bad request", Err: err}
+}
+
+// failure is a node failure with its complete 500 response; the plugin has
+// logged it.
+type failure struct {
+	status int
+	header http.Header
+	body   []byte
+	err    error
+}
+
+func (f *failure) Error() string { return f.err.Error() }
+func (f *failure) Response() (int, http.Header, []byte) {
+	return f.status, f.header.Clone(), f.body
+}
+
+func (in *responseInstance) NeedsResponseBody(gx *gateway.Exchange) bool {
+	st, _ := gx.PluginState(in.instance)[stateKey].(*runState)
+	return in.plan.NeedsResponseBody() || st != nil && st.traced
+}
+
+func (in *responseInstance) Response(ctx context.Context, gx *gateway.Exchange) error {
+	st, _ := gx.PluginState(in.instance)[stateKey].(*runState)
+	if st == nil {
+		return nil
+	}
+	out := st.run.Response(ctx)
+	if err := in.finish(gx, st, out, false); err != nil {
+		return err
+	}
+	if st.traced && gx.Source() != "exit" {
+		gx.SetResponseBody(in.traceBody(st))
+		gx.ResponseHeader().Set("Content-Type", "application/json")
+	}
+	return nil
+}
+
+// traceRequested reads X-DataKit-Debug-Trace (spec §10).
+func traceRequested(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "true", "yes", "on", "1", "enabled":
+		return true
+	}
+	return false
+}
+
+// entityValue is an entity's JSON form as runtime values.
+func entityValue(v any, drop ...string) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	out, err := engine.DecodeJSON(b)
+	if err != nil {
+		return nil
+	}
+	if m, ok := out.(map[string]any); ok {
+		for _, k := range drop {
+			delete(m, k)
+		}
+	}
+	return out
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
