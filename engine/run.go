@@ -45,6 +45,10 @@ type RunOptions struct {
 	Trace bool
 	// Clock returns the current time for traces; nil uses time.Now.
 	Clock func() time.Time
+	// Ordered handles async results in dispatch order rather than arrival
+	// order, so offline runs against instant mocks print the same trace
+	// every time. Requests never set it: it delays ready work.
+	Ordered bool
 }
 
 type nodeStatus uint8
@@ -79,6 +83,7 @@ type Run struct {
 	ins      []any
 	exit     *Response
 	exitNode int
+	arrivals arrivals
 	current  int // the node running inline, for exits
 	failure  *NodeError
 	abort    error
@@ -93,6 +98,7 @@ func (p *Plan) NewRun(ex Exchange, o RunOptions) *Run {
 		logger = discardLogger
 	}
 	r.env = Env{Exchange: ex, RequestID: o.RequestID, Logger: logger, exit: r.setExit}
+	r.arrivals.ordered = o.Ordered
 	for i, n := range p.nodes {
 		r.nodes[i].remaining = n.deps
 	}
@@ -219,11 +225,13 @@ func (r *Run) runPart(parent context.Context, phase Phase) {
 		}
 		select {
 		case res := <-results:
-			inflight--
-			r.finishAsync(res)
-			r.settle(res.id, phase, &ready)
-			if !waiting.empty() && inflight < p.opts.MaxInflight {
-				ready.add(waiting.pop())
+			for _, res := range r.arrivals.take(res) {
+				inflight--
+				r.finishAsync(res)
+				r.settle(res.id, phase, &ready)
+				if !waiting.empty() && inflight < p.opts.MaxInflight {
+					ready.add(waiting.pop())
+				}
 			}
 		case <-ctx.Done():
 			r.timeOut(parent, phase)
@@ -231,6 +239,11 @@ func (r *Run) runPart(parent context.Context, phase Phase) {
 	}
 	if r.failure != nil || r.abort != nil {
 		cancel()
+		for _, res := range r.arrivals.held {
+			inflight--
+			r.cancelNode(res.id)
+		}
+		r.arrivals.held = nil
 		for ; inflight > 0; inflight-- {
 			res := <-results
 			r.cancelNode(res.id)
@@ -313,6 +326,7 @@ func (r *Run) dispatch(ctx context.Context, id int, results chan<- asyncResult) 
 	}
 	nr.status = statusRunning
 	nr.startedAt = r.trace.now()
+	r.arrivals.dispatched(id)
 	go func() {
 		outs, err := safeRun(ctx, n.node, &r.env, in, r.env.Logger, n)
 		results <- asyncResult{id: id, outs: outs, err: err}
@@ -620,4 +634,44 @@ func FailureBody(ne *NodeError, debug bool, requestID string) []byte {
 	}
 	b, _ := EncodeJSON(v)
 	return b
+}
+
+// arrivals orders async results: as they arrive, or, when ordered, in
+// dispatch order (results that overtake an earlier dispatch are held).
+type arrivals struct {
+	ordered bool
+	queue   []int // dispatched ids not yet handled, in dispatch order
+	held    []asyncResult
+	out     []asyncResult // reused: the scheduler is one goroutine
+}
+
+func (a *arrivals) dispatched(id int) {
+	if a.ordered {
+		a.queue = append(a.queue, id)
+	}
+}
+
+// take returns the results that can be handled now that res arrived.
+func (a *arrivals) take(res asyncResult) []asyncResult {
+	a.out = a.out[:0]
+	if !a.ordered {
+		a.out = append(a.out, res)
+		return a.out
+	}
+	a.held = append(a.held, res)
+	out := a.out
+	for progress := true; progress && len(a.queue) > 0; {
+		progress = false
+		for i, h := range a.held {
+			if h.id == a.queue[0] {
+				out = append(out, h)
+				a.held = append(a.held[:i], a.held[i+1:]...)
+				a.queue = a.queue[1:]
+				progress = true
+				break
+			}
+		}
+	}
+	a.out = out
+	return out
 }

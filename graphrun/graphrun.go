@@ -117,7 +117,7 @@ func Run(ctx context.Context, doc any, req Request, opts Options) (*Result, erro
 	if opts.NoTiming {
 		clock = func() time.Time { return time.Unix(0, 0) }
 	}
-	run := plan.NewRun(ex, engine.RunOptions{RequestID: RequestID, Trace: true, Clock: clock})
+	run := plan.NewRun(ex, engine.RunOptions{RequestID: RequestID, Trace: true, Clock: clock, Ordered: true})
 	res := &Result{Calls: []Message{}, Properties: ex.props}
 	out := run.Access(ctx)
 	if out.Abort != nil {
