@@ -44,7 +44,51 @@ func ParseDocument(data []byte) (any, error) {
 	return v, nil
 }
 
+// YAMLDepth estimates a YAML document's nesting from indentation, sequence
+// markers and flow brackets, without parsing it: the YAML parser itself
+// slows down quadratically on deep nesting, so hostile depth is refused
+// first. It over-estimates rather than under-estimates (quoted brackets
+// count), which only matters far beyond any real configuration.
+func YAMLDepth(data []byte) int {
+	var indents []int
+	maxDepth, flow := 0, 0
+	for line := range bytes.SplitSeq(data, []byte{'\n'}) {
+		indent := 0
+		for indent < len(line) && line[indent] == ' ' {
+			indent++
+		}
+		rest := line[indent:]
+		if len(rest) == 0 || rest[0] == '#' {
+			continue
+		}
+		for len(indents) > 0 && indents[len(indents)-1] >= indent {
+			indents = indents[:len(indents)-1]
+		}
+		indents = append(indents, indent)
+		depth := len(indents)
+		// Each "- " opens one more level on the same line.
+		for len(rest) >= 2 && rest[0] == '-' && rest[1] == ' ' {
+			depth++
+			rest = bytes.TrimLeft(rest[2:], " ")
+		}
+		for _, c := range rest {
+			switch c {
+			case '[', '{':
+				flow++
+			case ']', '}':
+				flow--
+			}
+			maxDepth = max(maxDepth, depth+flow)
+		}
+		maxDepth = max(maxDepth, depth+flow)
+	}
+	return maxDepth
+}
+
 func parseYAML(data []byte) (any, error) {
+	if d := YAMLDepth(data); d > maxDocumentDepth {
+		return nil, fmt.Errorf("nesting exceeds %d levels", maxDocumentDepth)
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, err

@@ -323,6 +323,8 @@ func TestHostileDocuments(t *testing.T) {
 		{"100000 nodes", many.String(), "nodes: must contain between 1 and 64 nodes, got 100000"},
 		{"deep yaml", "nodes: " + strings.Repeat("[", 10000) + strings.Repeat("]", 10000), "syntax error: "},
 		{"deep yaml block", "nodes:\n" + deepBlock(10000), "syntax error: "},
+		{"deep yaml sequence markers", "nodes:\n  " + strings.Repeat("- ", 100000) + "x\n", "syntax error: nesting exceeds 512 levels"},
+		{"deep yaml flow", "nodes: " + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + "\n", "syntax error: nesting exceeds 512 levels"},
 		{"deep json", `{"nodes":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`, "syntax error: "},
 		{"huge document", "nodes: [{name: A, type: jq, jq: '" + strings.Repeat("x", 9<<20) + "'}]", "syntax error: document exceeds"},
 		{"huge string", "nodes: [{name: A, type: jq, jq: '" + strings.Repeat("x", 7<<20) + "'}]", `nodes[0] "A" (jq): jq: length must be between 1 and 10240, got 7340032`},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/datakit-gateway/datakit/engine"
 	"io"
 	"math"
 	"unicode/utf8"
@@ -50,6 +51,11 @@ func ParseDocument(data []byte, lim Limits) (any, error) {
 	}
 	if json.Valid(data) {
 		return parseJSON(data, lim)
+	}
+	// The YAML parser slows down quadratically on deep nesting: refuse
+	// hostile depth before it sees the document.
+	if engine.YAMLDepth(data) > lim.MaxDepth {
+		return nil, fmt.Errorf("exceeded max depth of %d", lim.MaxDepth)
 	}
 	return parseYAML(data, lim)
 }
