@@ -38,6 +38,7 @@ type Gateway struct {
 	snap     atomic.Pointer[Snapshot]
 	proxy    *httputil.ReverseProxy
 	inflight atomic.Int64
+	total    atomic.Int64
 	via      string
 	server   string
 }

@@ -35,6 +35,7 @@ type exchangeKey struct{}
 
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, l Listener) {
 	snap := g.snap.Load()
+	g.total.Add(1)
 	ex := &Exchange{ctx: r.Context(), snap: snap, req: r, requestID: newRequestID(), started: time.Now(),
 		scheme: "http", listenPort: l.Port, status: http.StatusOK, source: "service"}
 	if l.TLS {

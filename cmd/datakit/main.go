@@ -29,6 +29,7 @@ const (
 )
 
 const usage = `usage:
+  datakit serve [-c FILE] [--set NAME=VALUE]... [--database off] [--declarative-config FILE] [--check]
   datakit graph validate FILE...
   datakit graph dot FILE
   datakit graph run FILE --request REQ.json [--mock NODE=RESP.json]... [--upstream RESP.json] [--no-timing]
@@ -46,8 +47,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "version":
-		fmt.Fprintf(stdout, "datakit %s\n", version)
+		fmt.Fprintf(stdout, "datakit %s (Kong Admin API 3.11.0)\n", version)
 		return exitOK
+	case "serve":
+		return runServe(args[1:], stdout, stderr)
 	case "graph":
 		if len(args) < 2 {
 			break

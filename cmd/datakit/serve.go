@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/datakit-gateway/datakit/engine"
+	"github.com/datakit-gateway/datakit/gateway"
+	"github.com/datakit-gateway/datakit/gateway/config"
+	"github.com/datakit-gateway/datakit/gateway/plugins/datakit"
+	"github.com/datakit-gateway/datakit/gateway/settings"
+	"github.com/datakit-gateway/datakit/nodes"
+)
+
+// serveFlags are `datakit serve`'s flags; shorthands become --set overrides.
+type serveFlags struct {
+	conf      string
+	overrides []string
+	check     bool
+}
+
+func parseServeFlags(name string, args []string, stderr io.Writer, shorthands ...string) (*serveFlags, *flag.FlagSet, error) {
+	f := &serveFlags{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.conf, "c", "", "settings file")
+	fs.StringVar(&f.conf, "conf", "", "settings file")
+	fs.Func("set", "NAME=VALUE setting (repeatable)", func(v string) error {
+		f.overrides = append(f.overrides, v)
+		return nil
+	})
+	for _, s := range shorthands {
+		setting := strings.ReplaceAll(s, "-", "_")
+		fs.Func(s, "the "+setting+" setting", func(v string) error {
+			f.overrides = append(f.overrides, setting+"="+v)
+			return nil
+		})
+	}
+	if name == "serve" {
+		fs.BoolVar(&f.check, "check", false, "check the configuration and exit")
+	}
+	err := fs.Parse(args)
+	return f, fs, err
+}
+
+var serveShorthands = []string{"database", "declarative-config", "proxy-listen", "admin-listen",
+	"status-listen", "sqlite-path", "log-level"}
+
+func runServe(args []string, stdout, stderr io.Writer) int {
+	f, fs, err := parseServeFlags("serve", args, stderr, serveShorthands...)
+	if err != nil || fs.NArg() > 0 {
+		return exitUsage
+	}
+	st, err := settings.Load(settings.LoadOptions{ConfPath: f.conf, Env: os.Environ(), Overrides: f.overrides})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitInvalid
+	}
+	if st.Database != "off" {
+		// The datastores arrive with the Admin API; until then only DB-less
+		// mode runs.
+		fmt.Fprintf(stderr, "database = %s is not available in this build yet: run with --database off --declarative-config FILE\n", st.Database)
+		return exitInvalid
+	}
+	logger := newLogger(st, stderr)
+	node, err := newNode(st, logger)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitInvalid
+	}
+	if f.check {
+		fmt.Fprintln(stdout, "configuration OK")
+		return exitOK
+	}
+	return node.run(context.Background(), nil)
+}
+
+// node is a running gateway with its settings.
+type node struct {
+	st      *settings.Settings
+	logger  *slog.Logger
+	gw      *gateway.Gateway
+	plugins *gateway.Plugins
+	server  *gateway.Server
+	build   gateway.BuildOptions
+}
+
+func newLogger(st *settings.Settings, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: st.LogLevel}
+	if st.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// buildPlugins registers the bundled plugins the settings enable.
+func buildPlugins(st *settings.Settings, logger *slog.Logger) (*gateway.Plugins, error) {
+	reg := engine.NewRegistry()
+	nodes.Register(reg, nodes.Deps{Version: version, Logger: logger,
+		MaxCallBodyBytes: st.DatakitMaxBodySize, JQTimeout: st.DatakitJqTimeout})
+	available := map[string]gateway.Plugin{
+		datakit.Name: datakit.New(datakit.Options{Registry: reg, NodeID: st.NodeID, Version: version,
+			Engine: engine.Options{PlanTimeout: st.DatakitPlanTimeout},
+			Setting: func(name string) any {
+				v, _ := st.Lookup(name)
+				return v
+			}}),
+	}
+	var loaded []gateway.Plugin
+	for _, name := range st.Plugins {
+		p, ok := available[name]
+		if !ok {
+			// key-auth and prometheus are part of later work.
+			logger.Warn("plugin not available in this build", "plugin", name)
+			continue
+		}
+		loaded = append(loaded, p)
+	}
+	return gateway.NewPlugins(loaded...), nil
+}
+
+// newNode loads the declarative configuration and prepares the listeners.
+func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
+	plugins, err := buildPlugins(st, logger)
+	if err != nil {
+		return nil, err
+	}
+	limits := gateway.Limits{
+		ClientBodyBufferLimit: st.ClientBodyBufferLimit, UpstreamResponseBufferLimit: st.UpstreamResponseBufferLimit,
+		ClientMaxBodySize: st.ClientMaxBodySize, MaxQueryArgs: st.MaxQueryArgs,
+		ClientMaxURISize: int(st.ClientMaxURISize), ClientMaxHeaderLine: int(st.ClientMaxHeaderLine),
+	}
+	gw := gateway.New(gateway.Options{Version: version, Logger: logger, TrustedIPs: st.TrustedIPs,
+		RealIPHeader: st.RealIPHeader, ErrorFormat: gateway.ParseErrorFormat(st.ErrorDefaultType),
+		MaxInflight: int64(st.MaxInflightRequests)})
+	n := &node{st: st, logger: logger, gw: gw, plugins: plugins,
+		build: gateway.BuildOptions{Plugins: plugins, Limits: limits, Logger: logger}}
+	if err := n.load(); err != nil {
+		return nil, err
+	}
+	opts := gateway.ServerOptions{ReadHeaderTimeout: st.ClientHeaderTimeout, IdleTimeout: st.KeepaliveTimeout,
+		MaxHeaderBytes: int(2 * st.ClientMaxHeaderSize), DrainDelay: st.DrainDelay, DrainTimeout: st.DrainTimeout,
+		Logger: logger}
+	for _, l := range st.ProxyListen {
+		a := gateway.ListenAddr{Address: l.Address()}
+		if l.SSL {
+			cfg, err := tlsConfig(st.SSLCert, st.SSLCertKey, l.HTTP2)
+			if err != nil {
+				logger.Warn("TLS proxy listener not bound", "address", l.Address(), "error", err)
+				continue
+			}
+			a.TLS = cfg
+		}
+		opts.Proxy = append(opts.Proxy, a)
+	}
+	for _, l := range st.StatusListen {
+		opts.Status = append(opts.Status, gateway.ListenAddr{Address: l.Address()})
+	}
+	n.server = gateway.NewServer(gw, opts)
+	return n, nil
+}
+
+func tlsConfig(certFile, keyFile string, h2 bool) (*tls.Config, error) {
+	if certFile == "" {
+		return nil, errors.New("no ssl_cert configured")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if h2 {
+		cfg.NextProtos = []string{"h2", "http/1.1"}
+	}
+	return cfg, nil
+}
+
+// load reads the declarative configuration (DB-less) and swaps it in.
+func (n *node) load() error {
+	var data []byte
+	switch {
+	case n.st.DeclarativeConfigString != "":
+		data = []byte(n.st.DeclarativeConfigString)
+	case n.st.DeclarativeConfig != "":
+		var err error
+		if data, err = os.ReadFile(n.st.DeclarativeConfig); err != nil {
+			return fmt.Errorf("declarative_config: %w", err)
+		}
+	default:
+		data = []byte(`_format_version: "3.0"`)
+	}
+	err := n.gw.LoadDeclarative(context.Background(), data, n.build)
+	var de *config.DeclarativeError
+	if errors.As(err, &de) {
+		return fmt.Errorf("%s", strings.Join(append([]string{"declarative config is invalid:"}, de.Lines()...), "\n  "))
+	}
+	return err
+}
+
+// run serves until SIGINT/SIGTERM, reloading on SIGHUP; ready, if non-nil,
+// is called once the listeners are bound.
+func (n *node) run(ctx context.Context, ready func(addrs []string)) int {
+	if err := n.server.Start(); err != nil {
+		n.logger.Error("startup failed", "error", err)
+		return exitInvalid
+	}
+	if ready != nil {
+		ready(n.server.Addresses())
+	}
+	n.logger.Info("datakit started", "version", version, "listeners", n.server.Addresses())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case <-ctx.Done():
+			return n.drain(sigs)
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				if err := n.load(); err != nil {
+					n.logger.Error("reload failed; keeping the running configuration", "error", err)
+					n.server.SetConfigError(err)
+				} else {
+					n.logger.Info("configuration reloaded")
+					n.server.SetConfigError(nil)
+				}
+				continue
+			}
+			return n.drain(sigs)
+		}
+	}
+}
+
+// drain shuts down gracefully; a second signal exits at once (status 1).
+func (n *node) drain(sigs <-chan os.Signal) int {
+	n.logger.Info("draining")
+	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { done <- n.server.Drain(ctx) }()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				n.logger.Warn("drain ended with aborted requests", "error", err)
+			}
+			n.logger.Info("stopped")
+			return exitOK
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				continue
+			}
+			cancel()
+			n.server.Close()
+			return exitInvalid
+		}
+	}
+}
