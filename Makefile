@@ -28,12 +28,10 @@ fuzz:
 	  done; \
 	done
 
-# Until the gateway lands, the demo runs the token-exchange example graph
-# offline against mocked services and prints the result and its trace.
+# A DB-less gateway on 127.0.0.1:8000 with the demo graphs and built-in
+# mock services; it prints curl commands to try.
 demo run: build
-	./$(BIN) graph run graphs/token-exchange.yaml \
-	  --request graphs/testdata/token-exchange/request.json \
-	  --mock AUTH_REQUEST=graphs/testdata/token-exchange/mocks/AUTH_REQUEST.json
+	./$(BIN) demo
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
