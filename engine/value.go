@@ -52,13 +52,7 @@ func AsInt(v any) (int64, bool) {
 // EncodeJSON writes v as compact JSON with object keys in byte order, no
 // escaping of <, > and &, and no trailing newline (spec §1.2).
 func EncodeJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
+	return appendJSON(make([]byte, 0, 64), v)
 }
 
 // maxJSONDepth bounds nesting of decoded documents: deeper input is hostile.
