@@ -28,10 +28,10 @@ func (benchExchange) Request(_ context.Context, field string) (any, error) {
 	return nil, nil
 }
 func (benchExchange) ServiceResponse(context.Context, string) (any, error) { return nil, nil }
-func (benchExchange) ApplyServiceRequest(*engine.Message) error             { return nil }
-func (benchExchange) ApplyResponse(*engine.Message) error                   { return nil }
-func (benchExchange) Property(string) (any, error)                          { return "10.0.0.1", nil }
-func (benchExchange) SetProperty(_ string, v any) (any, error)              { return v, nil }
+func (benchExchange) ApplyServiceRequest(*engine.Message) error            { return nil }
+func (benchExchange) ApplyResponse(*engine.Message) error                  { return nil }
+func (benchExchange) Property(string) (any, error)                         { return "10.0.0.1", nil }
+func (benchExchange) SetProperty(_ string, v any) (any, error)             { return v, nil }
 
 func compilePlan(b *testing.B, cfg string) *engine.Plan {
 	b.Helper()
