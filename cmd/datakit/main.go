@@ -31,6 +31,7 @@ const (
 const usage = `usage:
   datakit serve [-c FILE] [--set NAME=VALUE]... [--database off] [--declarative-config FILE] [--check]
   datakit demo
+  datakit config validate FILE
   datakit graph validate FILE...
   datakit graph dot FILE
   datakit graph run FILE --request REQ.json [--mock NODE=RESP.json]... [--upstream RESP.json] [--no-timing]
@@ -54,6 +55,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runServe(args[1:], stdout, stderr)
 	case "demo":
 		return runDemo(args[1:], stdout, stderr)
+	case "config":
+		return runConfig(args[1:], stdout, stderr)
 	case "graph":
 		if len(args) < 2 {
 			break

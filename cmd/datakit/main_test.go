@@ -160,3 +160,15 @@ func TestDemoConfiguration(t *testing.T) {
 		t.Errorf("/debug traced = %d %s", code, body)
 	}
 }
+
+func TestConfigValidate(t *testing.T) {
+	good := writeFile(t, "kong.yml", "_format_version: \"3.0\"\nservices:\n  - {name: s, url: \"http://127.0.0.1:9\"}\n")
+	bad := writeFile(t, "bad.yml", "_format_version: \"3.0\"\nservices:\n  - name: s\n    url: \"http://127.0.0.1:9\"\n    plugins:\n      - name: datakit\n        config: {nodes: [{name: X, type: jq}]}\n")
+	if code, stdout, _ := runCLI(t, "config", "validate", good); code != 0 || stdout != "parse successful\n" {
+		t.Errorf("config validate good = %d %q", code, stdout)
+	}
+	code, _, stderr := runCLI(t, "config", "validate", bad)
+	if code != 1 || !strings.Contains(stderr, `nodes[0] "X" (jq): jq: required field missing`) {
+		t.Errorf("config validate bad = %d %q", code, stderr)
+	}
+}
