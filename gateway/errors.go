@@ -118,3 +118,16 @@ func errorBody(f errorFormat, msg, requestID string) (contentType string, body [
 	}
 	return "application/json; charset=utf-8", []byte("{\n  \"message\":" + strconv.Quote(msg) + ",\n  \"request_id\":\"" + requestID + "\"\n}")
 }
+
+// redirectError is the https redirect of gateway.md §7.5: a status and a
+// Location, no body.
+type redirectError struct {
+	status   int
+	location string
+}
+
+func (e *redirectError) Error() string { return strconv.Itoa(e.status) + " redirect to https" }
+
+func (e *redirectError) Response() (int, http.Header, []byte) {
+	return e.status, http.Header{"Location": {e.location}}, nil
+}

@@ -58,8 +58,26 @@ type Exchange struct {
 	// collected are the instances that ran in access, for later phases.
 	collected []*instance
 
-	target target
-	pick   balancer.Pick
+	target   target
+	upstream *upstreamEntry // the balancer in use, nil for a plain host
+	pick     balancer.Pick
+	balTries balancer.Tries
+	tries    int
+
+	retries    int
+	retriesSet bool
+
+	// inBody wraps a streamed client body on its way upstream.
+	inBody clientBody
+	// upgrade is a WebSocket handshake (gateway.md §8.7).
+	upgrade bool
+
+	// tryStart is the first try's start, headersAt the arrival of the
+	// response headers (gateway.md §8.6 latencies).
+	tryStart, headersAt time.Time
+	// respHeader is the header of the response being prepared: upstream's
+	// once proxied, the gateway's for gateway-made responses.
+	respHeader http.Header
 }
 
 // outbound is the upstream request under construction.
@@ -67,6 +85,7 @@ type outbound struct {
 	method   string
 	path     string // escaped path as sent
 	rawQuery string
+	querySet bool
 	header   http.Header
 	body     []byte
 	bodySet  bool
@@ -75,6 +94,8 @@ type outbound struct {
 	targetPort   int
 	upstreamName string
 	scheme       string
+	// hostOverride is a Host header set by a plugin on the upstream request.
+	hostOverride string
 }
 
 type exitResponse struct {
@@ -185,7 +206,7 @@ func (ex *Exchange) HasBody() bool {
 func (ex *Exchange) ServiceRequestHeader() http.Header { return ex.out.header }
 
 // SetServiceRequestQuery replaces the upstream query string (encoded).
-func (ex *Exchange) SetServiceRequestQuery(raw string) { ex.out.rawQuery = raw }
+func (ex *Exchange) SetServiceRequestQuery(raw string) { ex.out.rawQuery, ex.out.querySet = raw, true }
 
 // ServiceRequestQuery is the upstream query string (encoded).
 func (ex *Exchange) ServiceRequestQuery() string { return ex.out.rawQuery }
@@ -236,7 +257,12 @@ func (ex *Exchange) ServiceResponse() *http.Response { return ex.resp }
 func (ex *Exchange) ServiceResponseBody() (b []byte, ok bool) { return ex.respBody, ex.respBodyOK }
 
 // SetResponseStatus sets the status of the proxied response.
-func (ex *Exchange) SetResponseStatus(status int) { ex.status, ex.statusSet = status, true }
+func (ex *Exchange) SetResponseStatus(status int) {
+	ex.status, ex.statusSet = status, true
+	if ex.exit != nil {
+		ex.exit.status = status
+	}
+}
 
 // Shared is kong.ctx.shared: per-request values shared by plugins.
 func (ex *Exchange) Shared() map[string]any {
@@ -254,13 +280,16 @@ func (ex *Exchange) ResponseStatus() int {
 	return ex.status
 }
 
-// ResponseHeader is the header of the proxied response (response phase).
-func (ex *Exchange) ResponseHeader() http.Header {
-	if ex.resp == nil {
-		return nil
-	}
-	return ex.resp.Header
-}
+// ResponseHeader is the header of the response being prepared: the proxied
+// one in the response phase, the gateway's own in header_filter of a
+// gateway-made response; nil before either exists.
+func (ex *Exchange) ResponseHeader() http.Header { return ex.respHeader }
+
+// SetRetries overrides the Service's retries for this request (§9.4).
+func (ex *Exchange) SetRetries(n int) { ex.retries, ex.retriesSet = n, true }
+
+// Tries is how many tries the upstream request took so far.
+func (ex *Exchange) Tries() int { return ex.tries }
 
 // SetResponseBody replaces the proxied response body (buffered only).
 func (ex *Exchange) SetResponseBody(b []byte) {

@@ -1,16 +1,13 @@
 package gateway
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
 	"sync/atomic"
-	"time"
 )
 
 // Options configure a Gateway.
@@ -27,8 +24,12 @@ type Options struct {
 	ErrorFormat errorFormat
 	// MaxInflight caps proxy requests in flight (zero value: 4096).
 	MaxInflight int64
-	// Transport sends upstream requests; nil builds the default transport.
+	// Transport, when set, sends every upstream try instead of the
+	// snapshot's per-Service transports (tests, instrumentation).
 	Transport http.RoundTripper
+	// HTTPSPort is the first TLS proxy listener's port, used in https
+	// redirects (gateway.md §7.5); 0 or 443 leaves the port out.
+	HTTPSPort int
 }
 
 // Gateway is the proxy: an http.Handler per listener over the active
@@ -55,13 +56,10 @@ func New(opts Options) *Gateway {
 	if opts.MaxInflight == 0 {
 		opts.MaxInflight = 4096
 	}
-	if opts.Transport == nil {
-		opts.Transport = newTransport()
-	}
 	g := &Gateway{opts: opts, server: "datakit/" + opts.Version, via: "datakit/" + opts.Version}
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:        g.rewrite,
-		Transport:      opts.Transport,
+		Transport:      roundTripperFunc(g.roundTrip),
 		ModifyResponse: g.modifyResponse,
 		ErrorHandler:   g.proxyError,
 		ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
@@ -77,31 +75,6 @@ func (g *Gateway) Swap(s *Snapshot) { g.snap.Store(s) }
 
 // Snapshot is the active snapshot, or nil.
 func (g *Gateway) Snapshot() *Snapshot { return g.snap.Load() }
-
-// newTransport is the upstream transport (gateway.md §8.9): HTTP/1.1, no
-// environment proxies, per-address keep-alive pools.
-func newTransport() *http.Transport {
-	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		Proxy: nil,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if d, ok := ctx.Value(connectTimeoutKey{}).(time.Duration); ok && d > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, d)
-				defer cancel()
-			}
-			return dialer.DialContext(ctx, network, addr)
-		},
-		MaxIdleConnsPerHost:   512,
-		IdleConnTimeout:       60 * time.Second,
-		TLSHandshakeTimeout:   60 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
-		ForceAttemptHTTP2:     false,
-	}
-}
-
-type connectTimeoutKey struct{}
 
 // newRequestID returns 16 random bytes as 32 lower-case hex characters.
 func newRequestID() string {

@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -42,12 +43,13 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, l Listener) {
 		ex.scheme = "https"
 	}
 	ex.logger = g.opts.Logger.With("request_id", ex.requestID)
+	defer g.log(ex)
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			ex.logger.Error("panic while serving a request", "panic", fmt.Sprint(v))
+			ex.logger.Error("panic while serving a request", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			g.writeError(w, ex, &HTTPError{Status: http.StatusInternalServerError, Message: msgUnexpected})
 		}
 	}()
@@ -71,16 +73,20 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, l Listener) {
 	m, ok := snap.router.Match(router.Request{Method: r.Method, Scheme: ex.scheme, Host: host, Port: port,
 		Path: r.URL.EscapedPath(), Headers: r.Header})
 	if !ok {
+		g.collectGlobal(ex)
 		g.writeError(w, ex, &HTTPError{Status: http.StatusNotFound, Message: msgNoRoute})
 		return
 	}
 	ex.match = m
 	ex.route = m.Route.Handle.(*config.Route)
-	if m.Service == nil {
-		g.writeError(w, ex, &HTTPError{Status: http.StatusServiceUnavailable, Message: msgNoService})
+	if m.Route.HTTPSOnly() && g.forwardedProto(ex) != "https" {
+		g.collectGlobal(ex)
+		g.writeError(w, ex, g.httpsRequired(ex))
 		return
 	}
-	ex.service = m.Service.Handle.(*config.Service)
+	if m.Service != nil {
+		ex.service = m.Service.Handle.(*config.Service)
+	}
 	g.prepareOutbound(ex, r)
 
 	if err := g.access(ex); err != nil {
@@ -91,12 +97,53 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, l Listener) {
 		g.writeExit(w, ex)
 		return
 	}
+	if ex.service == nil {
+		// gateway.md §7.8: proxied with Service defaults only when a plugin
+		// chose where to.
+		if ex.out.targetHost == "" && ex.out.upstreamName == "" {
+			g.writeError(w, ex, &HTTPError{Status: http.StatusServiceUnavailable, Message: msgNoService})
+			return
+		}
+		ex.service = defaultService()
+	}
 	if err := ex.selectTarget(); err != nil {
 		g.writeError(w, ex, err)
 		return
 	}
-	defer ex.pick.Done()
+	defer func() { ex.pick.Done() }()
 	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
+}
+
+// forwardedProto is the forwarded scheme (gateway.md §8.2): a trusted
+// peer's X-Forwarded-Proto, else the connection's.
+func (g *Gateway) forwardedProto(ex *Exchange) string {
+	if v := ex.req.Header.Get("X-Forwarded-Proto"); v != "" && g.trustedPeer(ex.req) {
+		return strings.ToLower(v)
+	}
+	return ex.scheme
+}
+
+// httpsRequired is the answer to a plain request on an https-only route
+// (gateway.md §7.5).
+func (g *Gateway) httpsRequired(ex *Exchange) error {
+	code := ex.route.HTTPSRedirectStatusCode
+	if code == 0 || code == http.StatusUpgradeRequired {
+		return &HTTPError{Status: http.StatusUpgradeRequired, Message: "Please use HTTPS protocol",
+			Header: http.Header{"Connection": {"Upgrade"}, "Upgrade": {"TLS/1.2, HTTP/1.1"}}}
+	}
+	trusted := g.trustedPeer(ex.req)
+	host := ex.req.Host
+	if v := ex.req.Header.Get("X-Forwarded-Host"); v != "" && trusted {
+		host = v
+	}
+	host, _ = splitHost(host, 0)
+	if strings.IndexByte(host, ':') >= 0 {
+		host = "[" + host + "]"
+	}
+	if p := g.opts.HTTPSPort; p != 0 && p != 443 && !trusted {
+		host += ":" + strconv.Itoa(p)
+	}
+	return &redirectError{status: code, location: "https://" + host + ex.req.RequestURI}
 }
 
 // intake applies the request limits and cleans the client request
@@ -129,7 +176,8 @@ func (g *Gateway) intake(ex *Exchange, r *http.Request) error {
 		return &HTTPError{Status: http.StatusRequestEntityTooLarge, Message: msgTooLarge,
 			Header: http.Header{"Connection": {"close"}}}
 	}
-	removeHopByHop(r.Header, isUpgrade(r))
+	ex.upgrade = isUpgrade(r)
+	removeHopByHop(r.Header, ex.upgrade)
 	r.Header.Del("X-Kong-Request-Id")
 	ex.clientIP, ex.clientPort = g.clientAddress(r)
 	return nil
@@ -155,22 +203,24 @@ func headerHasToken(h http.Header, name, token string) bool {
 }
 
 func removeHopByHop(h http.Header, keepUpgrade bool) {
+	// Decided before anything is removed: "Connection: TE" must not lose
+	// "TE: trailers", which is end-to-end in meaning.
+	trailers := headerHasToken(h, "Te", "trailers")
 	for _, v := range h["Connection"] {
-		for _, t := range strings.Split(v, ",") {
+		for t := range strings.SplitSeq(v, ",") {
 			if t = strings.TrimSpace(t); t != "" && !(keepUpgrade && strings.EqualFold(t, "upgrade")) {
 				h.Del(t)
 			}
 		}
 	}
-	trailers := h.Get("Te") == "trailers"
 	for _, name := range hopByHop {
 		if keepUpgrade && name == "Upgrade" {
 			continue
 		}
-		h.Del(name)
+		delete(h, name)
 	}
 	if trailers {
-		h.Set("Te", "trailers")
+		h["Te"] = []string{"trailers"}
 	}
 }
 
@@ -190,6 +240,15 @@ func (g *Gateway) clientAddress(r *http.Request) (string, int) {
 		}
 	}
 	return host, port
+}
+
+// trustedPeer reports whether the TCP peer is in trusted_ips.
+func (g *Gateway) trustedPeer(r *http.Request) bool {
+	if len(g.opts.TrustedIPs) == 0 {
+		return false
+	}
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	return g.trusted(host)
 }
 
 func (g *Gateway) trusted(host string) bool {
@@ -219,8 +278,12 @@ func splitHost(hostport string, def int) (string, int) {
 
 // prepareOutbound starts the upstream request from the client request.
 func (g *Gateway) prepareOutbound(ex *Exchange, r *http.Request) {
+	scheme := "http"
+	if ex.service != nil {
+		scheme = ex.service.Protocol
+	}
 	ex.out = outbound{method: r.Method, header: r.Header.Clone(), rawQuery: r.URL.RawQuery,
-		path: ex.match.UpstreamPath(), scheme: ex.service.Protocol}
+		path: ex.match.UpstreamPath(), scheme: scheme}
 }
 
 // access runs the access handlers in priority order (gateway.md §9.3).
@@ -234,7 +297,7 @@ func (g *Gateway) access(ex *Exchange) error {
 		if !ok {
 			continue
 		}
-		if err := g.runHandler(ex, slot, func() error { return h.Access(ex.ctx, ex) }); err != nil {
+		if err := g.runHandler(ex, in.slot, func() error { return h.Access(ex.ctx, ex) }); err != nil {
 			return err
 		}
 		if ex.exit != nil {
@@ -265,6 +328,64 @@ func (g *Gateway) collect(ex *Exchange, slot *pluginSlot) *instance {
 	}
 	ex.collected = append(ex.collected, in)
 	return in
+}
+
+// collectGlobal collects the global instances: without a route (or before
+// access on an https-only route) only they run header_filter and log
+// (gateway.md §9.2).
+func (g *Gateway) collectGlobal(ex *Exchange) {
+	for _, slot := range ex.snap.plugins {
+		in := slot.instances[scopeKey{}]
+		if in == nil || (ex.scheme == "https" && !in.https) || (ex.scheme == "http" && !in.http) {
+			continue
+		}
+		ex.collected = append(ex.collected, in)
+	}
+}
+
+// headerFilter runs the collected header_filter handlers: their failures are
+// logged and change nothing else (gateway.md §9.5).
+func (g *Gateway) headerFilter(ex *Exchange) {
+	for _, in := range ex.collected {
+		h, ok := in.inst.(HeaderFilterHandler)
+		if !ok {
+			continue
+		}
+		_ = g.runHandler(ex, in.slot, func() error { return h.HeaderFilter(ex.ctx, ex) })
+	}
+}
+
+// log runs the collected log handlers once the request is over.
+func (g *Gateway) log(ex *Exchange) {
+	if len(ex.collected) == 0 {
+		return
+	}
+	now := time.Now()
+	rec := &LogRecord{RequestID: ex.requestID, Method: ex.req.Method, Path: ex.req.URL.Path,
+		Status: ex.ResponseStatus(), Route: ex.route, Service: ex.service, Consumer: ex.consumer,
+		ClientIP: ex.clientIP, Source: ex.source, Started: ex.started, Latency: now.Sub(ex.started),
+		Tries: ex.tries}
+	if ex.req.ContentLength > 0 {
+		rec.BytesIn = ex.req.ContentLength
+	}
+	if ex.tries > 0 && !ex.headersAt.IsZero() {
+		rec.UpstreamLatency = ex.headersAt.Sub(ex.tryStart)
+	}
+	rec.GatewayLatency = rec.Latency - rec.UpstreamLatency
+	for _, in := range ex.collected {
+		h, ok := in.inst.(LogHandler)
+		if !ok {
+			continue
+		}
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					ex.logger.Error("plugin panicked in log", "plugin", in.cfg.Name, "panic", fmt.Sprint(v))
+				}
+			}()
+			h.Log(rec)
+		}()
+	}
 }
 
 // runHandler turns a plugin's error or panic into the request's error
@@ -299,35 +420,93 @@ type ResponseError interface {
 	Response() (status int, header http.Header, body []byte)
 }
 
-// rewrite builds the upstream request (httputil.ReverseProxy.Rewrite).
+// rewrite builds the upstream request (httputil.ReverseProxy.Rewrite); the
+// target and Host are set per try by roundTrip.
 func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	ex := pr.In.Context().Value(exchangeKey{}).(*Exchange)
 	out := pr.Out
-	svc := ex.service
-	host, port := ex.target.host, ex.target.port
 	out.URL.Scheme = ex.out.scheme
-	out.URL.Host = joinHostPort(host, port)
 	out.URL.Path, out.URL.RawPath = unescapedPath(ex.out.path), ex.out.path
 	out.URL.RawQuery = ex.out.rawQuery
+	out.URL.ForceQuery = ex.out.rawQuery == "" && pr.In.URL.ForceQuery && !ex.out.querySet
 	out.Method = ex.out.method
 	out.Header = ex.out.header
-	if ex.out.bodySet {
-		out.Body = io.NopCloser(bytes.NewReader(ex.out.body))
-		out.ContentLength = int64(len(ex.out.body))
-		out.Header.Del("Content-Length")
-	} else if ex.bodyRead {
-		out.Body = io.NopCloser(bytes.NewReader(ex.body))
-		out.ContentLength = int64(len(ex.body))
-	}
-	g.forwardedHeaders(ex, out)
-	out.Host = router.HostHeader(ex.route.PreserveHost, ex.req.Host, "", host, port, ex.out.scheme)
 	if h := out.Header.Get("Host"); h != "" {
-		out.Host = h
+		ex.out.hostOverride = h
 		out.Header.Del("Host")
 	}
-	ctx := context.WithValue(out.Context(), connectTimeoutKey{}, time.Duration(svc.ConnectTimeout)*time.Millisecond)
-	*out = *out.WithContext(ctx)
+	if b, ok := ex.bufferedBody(); ok {
+		out.Body = bodyReader(b)
+		out.ContentLength = int64(len(b))
+		if ex.out.bodySet {
+			out.Header.Del("Content-Length")
+			out.Header.Del("Transfer-Encoding")
+		}
+	} else if out.Body != nil && out.Body != http.NoBody {
+		ex.inBody = clientBody{r: out.Body, limit: ex.snap.limits.ClientMaxBodySize, streamed: true}
+		out.Body = &ex.inBody
+	}
+	g.forwardedHeaders(ex, out)
+	if ex.upgrade {
+		out.Header["Connection"] = []string{"keep-alive, Upgrade"}
+		out.Header["Upgrade"] = ex.req.Header["Upgrade"]
+	} else {
+		out.Header["Connection"] = []string{"keep-alive"}
+		delete(out.Header, "Upgrade")
+	}
 }
+
+// bufferedBody is the upstream body when it is held in memory: a plugin's
+// replacement or the buffered client body.
+func (ex *Exchange) bufferedBody() ([]byte, bool) {
+	switch {
+	case ex.out.bodySet:
+		return ex.out.body, true
+	case ex.bodyRead:
+		return ex.body, true
+	}
+	return nil, false
+}
+
+func bodyReader(b []byte) io.ReadCloser {
+	if len(b) == 0 {
+		return http.NoBody
+	}
+	return io.NopCloser(bytes.NewReader(b))
+}
+
+// clientBody is a streamed client body on its way upstream. It tells a
+// client failure from an upstream one (gateway.md §8.8: never a 502 for the
+// client's fault), enforces client_max_body_size on bodies without
+// Content-Length, and ignores Close so that a try that failed before reading
+// it leaves it whole for the next try.
+type clientBody struct {
+	r        io.ReadCloser
+	n        int64
+	limit    int64 // 0: unlimited
+	streamed bool
+	err      error
+}
+
+var errBodyTooLarge = errors.New("client body exceeds client_max_body_size")
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	if b.limit > 0 && b.n > b.limit {
+		b.err = errBodyTooLarge
+		return 0, b.err
+	}
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+func (b *clientBody) Close() error { return nil }
 
 func unescapedPath(p string) string {
 	if u, err := url.PathUnescape(p); err == nil {
@@ -343,10 +522,9 @@ func (g *Gateway) forwardedHeaders(ex *Exchange, out *http.Request) {
 	in := ex.req
 	peer, _, _ := net.SplitHostPort(in.RemoteAddr)
 	trusted := g.trusted(peer)
-	if prior := in.Header.Get("X-Forwarded-For"); prior != "" && trusted {
-		h.Set("X-Forwarded-For", prior+", "+peer)
-	} else if prior != "" {
-		h.Set("X-Forwarded-For", prior+", "+peer)
+	// The one header merged rather than replaced, trusted peer or not.
+	if prior := in.Header.Values("X-Forwarded-For"); len(prior) > 0 {
+		h.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+peer)
 	} else {
 		h.Set("X-Forwarded-For", ex.clientIP)
 	}

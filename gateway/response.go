@@ -2,12 +2,14 @@ package gateway
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -15,59 +17,106 @@ import (
 // anything is sent to the client (gateway.md §9.2).
 func (g *Gateway) modifyResponse(resp *http.Response) error {
 	ex := resp.Request.Context().Value(exchangeKey{}).(*Exchange)
+	ex.headersAt = time.Now()
 	ex.resp = resp
+	ex.respHeader = resp.Header
 	if !ex.statusSet {
 		ex.status = resp.StatusCode
 	}
-	var handlers []ResponseHandler
-	var slots []*pluginSlot
-	needBody := false
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// gateway.md §8.7: no response phase on an upgrade; header_filter
+		// still sees the 101.
+		g.proxiedHeaders(ex, resp)
+		g.headerFilter(ex)
+		resp.Header.Set("X-Kong-Request-Id", ex.requestID)
+		return nil
+	}
+	if err := g.responsePhase(ex, resp); err != nil {
+		return err
+	}
+	switch {
+	case ex.exit != nil:
+		resp.StatusCode = ex.exit.status
+		resp.Header = ex.exit.header
+		ex.respHeader = resp.Header
+		setBody(resp, ex.exit.body)
+		g.headerFilter(ex)
+		resp.StatusCode = ex.exit.status
+		g.gatewayHeaders(ex, resp.Header)
+	default:
+		if ex.respBodyOK {
+			setBody(resp, ex.respBody)
+		}
+		g.headerFilter(ex)
+		resp.StatusCode = ex.status
+		g.proxiedHeaders(ex, resp)
+	}
+	resp.Header.Set("X-Kong-Request-Id", ex.requestID)
+	return nil
+}
+
+// responsePhase runs the collected ResponseHandlers, buffering the upstream
+// body first when one of them needs it (gateway.md §8.3).
+func (g *Gateway) responsePhase(ex *Exchange, resp *http.Response) error {
+	needBody, any := false, false
+	for _, in := range ex.collected {
+		if _, ok := in.inst.(ResponseHandler); !ok {
+			continue
+		}
+		any = true
+		if n, ok := in.inst.(ResponseBodyNeeder); !ok || n.NeedsResponseBody(ex) {
+			needBody = true
+		}
+	}
+	if !any {
+		return nil
+	}
+	if needBody {
+		if err := ex.bufferResponse(resp); err != nil {
+			return err
+		}
+	}
 	for _, in := range ex.collected {
 		h, ok := in.inst.(ResponseHandler)
 		if !ok {
 			continue
 		}
-		handlers = append(handlers, h)
-		slots = append(slots, ex.snap.slotOf(in))
-		if n, ok := in.inst.(ResponseBodyNeeder); !ok || n.NeedsResponseBody(ex) {
-			needBody = true
-		}
-	}
-	if needBody {
-		limit := ex.snap.limits.UpstreamResponseBufferLimit
-		b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-		resp.Body.Close()
-		if err != nil {
-			return err
-		}
-		if int64(len(b)) > limit {
-			ex.logger.Error("upstream response exceeds upstream_response_buffer_limit", "limit", limit)
-			return errBufferOverflow
-		}
-		ex.respBody, ex.respBodyOK = b, true
-	}
-	for i, h := range handlers {
-		if err := g.runHandler(ex, slots[i], func() error { return h.Response(ex.ctx, ex) }); err != nil {
+		if err := g.runHandler(ex, in.slot, func() error { return h.Response(ex.ctx, ex) }); err != nil {
 			return &phaseError{err}
 		}
 		if ex.exit != nil {
 			break
 		}
 	}
-	switch {
-	case ex.exit != nil:
-		resp.StatusCode = ex.exit.status
-		resp.Header = ex.exit.header
-		setBody(resp, ex.exit.body)
-		g.gatewayHeaders(ex, resp.Header)
-	default:
-		resp.StatusCode = ex.status
-		if ex.respBodyOK {
-			setBody(resp, ex.respBody)
+	return nil
+}
+
+// bufferResponse reads the upstream body up to
+// upstream_response_buffer_limit, decompressing gzip for the plugins.
+func (ex *Exchange) bufferResponse(resp *http.Response) error {
+	limit := ex.snap.limits.UpstreamResponseBufferLimit
+	defer resp.Body.Close()
+	var src io.Reader = resp.Body
+	gz := strings.EqualFold(strings.TrimSpace(resp.Header.Get("Content-Encoding")), "gzip")
+	if gz {
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			return err
 		}
-		g.proxiedHeaders(ex, resp)
+		src = zr
 	}
-	resp.Header.Set("X-Kong-Request-Id", ex.requestID)
+	b, err := io.ReadAll(io.LimitReader(src, limit+1))
+	if err != nil {
+		return err
+	}
+	if int64(len(b)) > limit {
+		ex.logger.Error("upstream response exceeds upstream_response_buffer_limit", "limit", limit)
+		return errBufferOverflow
+	}
+	if gz {
+		resp.Header.Del("Content-Encoding")
+	}
+	ex.respBody, ex.respBodyOK = b, true
 	return nil
 }
 
@@ -89,12 +138,11 @@ func setBody(resp *http.Response, b []byte) {
 // proxiedHeaders adds the headers of a proxied response (gateway.md §8.6).
 func (g *Gateway) proxiedHeaders(ex *Exchange, resp *http.Response) {
 	h := resp.Header
-	now := time.Since(ex.started)
-	h.Set("X-Kong-Upstream-Latency", strconv.FormatInt(now.Milliseconds(), 10))
-	h.Set("X-Kong-Proxy-Latency", "0")
+	h.Set("X-Kong-Upstream-Latency", strconv.FormatInt(ex.headersAt.Sub(ex.tryStart).Milliseconds(), 10))
+	h.Set("X-Kong-Proxy-Latency", strconv.FormatInt(ex.tryStart.Sub(ex.started).Milliseconds(), 10))
 	via := "1.1 " + g.via
-	if prior := h.Get("Via"); prior != "" {
-		via = prior + ", " + via
+	if prior := h.Values("Via"); len(prior) > 0 {
+		via = strings.Join(prior, ", ") + ", " + via
 	}
 	h.Set("Via", via)
 	if h.Get("Server") == "" {
@@ -118,19 +166,29 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 		g.writeError(w, ex, pe.err)
 		return
 	}
-	if r.Context().Err() != nil {
+	if ex.req.Context().Err() != nil {
 		return // the client went away: nothing to write
 	}
+	g.writeError(w, ex, upstreamError(err, ex.inBody.err))
+}
+
+// upstreamError classifies a transport failure (gateway.md §8.8). bodyErr is
+// the client body's own failure, if any: it wins, as the client caused it.
+func upstreamError(err, bodyErr error) *HTTPError {
 	var dnsErr *net.DNSError
 	var netErr net.Error
 	switch {
+	case errors.Is(bodyErr, errBodyTooLarge):
+		return &HTTPError{Status: http.StatusRequestEntityTooLarge, Message: msgTooLarge,
+			Header: http.Header{"Connection": {"close"}}}
+	case bodyErr != nil:
+		return &HTTPError{Status: http.StatusBadRequest, Message: msgBadRequest, Err: bodyErr}
 	case errors.As(err, &dnsErr):
-		g.writeError(w, ex, &HTTPError{Status: http.StatusServiceUnavailable, Message: msgNameFailed, Err: err})
+		return &HTTPError{Status: http.StatusServiceUnavailable, Message: msgNameFailed, Err: err}
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout():
-		g.writeError(w, ex, &HTTPError{Status: http.StatusGatewayTimeout, Message: msgTimeout, Err: err})
-	default:
-		g.writeError(w, ex, &HTTPError{Status: http.StatusBadGateway, Message: msgBadUpstream, Err: err})
+		return &HTTPError{Status: http.StatusGatewayTimeout, Message: msgTimeout, Err: err}
 	}
+	return &HTTPError{Status: http.StatusBadGateway, Message: msgBadUpstream, Err: err}
 }
 
 // writeError answers a gateway error in the negotiated format.
@@ -167,6 +225,12 @@ func (g *Gateway) writeResponse(w http.ResponseWriter, ex *Exchange, status int,
 	for k, v := range header {
 		h[k] = v
 	}
+	ex.status, ex.respHeader = status, h
+	if ex.exit != nil {
+		ex.exit.status = status
+	}
+	g.headerFilter(ex)
+	status = ex.ResponseStatus()
 	g.gatewayHeaders(ex, h)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -98,6 +99,7 @@ type pluginSlot struct {
 type instance struct {
 	cfg  *config.Plugin
 	inst Instance
+	slot *pluginSlot
 	// protocols the instance applies to.
 	http, https bool
 }
@@ -113,8 +115,13 @@ type Snapshot struct {
 	}
 	upstreams map[string]*upstreamEntry // by lower-cased name
 	limits    Limits
-	hash      string
-	loadedAt  time.Time
+	// transports are the upstream transports by Service (gateway.md §8.9);
+	// defaultTransport serves §7.8 routes.
+	transports       map[*config.Service]*http.Transport
+	transportsByKey  map[transportKey]*http.Transport
+	defaultTransport *http.Transport
+	hash             string
+	loadedAt         time.Time
 }
 
 // BuildOptions configure a snapshot build.
@@ -123,8 +130,11 @@ type BuildOptions struct {
 	Limits  Limits
 	Hash    string
 	Logger  *slog.Logger
+	// UpstreamTLS is the node's upstream TLS policy; the zero value
+	// verifies against the system roots.
+	UpstreamTLS UpstreamTLS
 	// Previous is the snapshot being replaced: balancers of unchanged
-	// Upstreams carry over.
+	// Upstreams and transports (with their idle pools) carry over.
 	Previous *Snapshot
 }
 
@@ -160,6 +170,7 @@ func Build(ctx context.Context, e *config.Entities, opts BuildOptions) (*Snapsho
 		return nil, err
 	}
 	s.router = r
+	s.buildTransports(e, opts.UpstreamTLS, opts.Previous)
 	if err := s.compilePlugins(ctx, e, opts); err != nil {
 		return nil, err
 	}
@@ -219,7 +230,7 @@ func (s *Snapshot) compilePlugins(ctx context.Context, e *config.Entities, opts 
 			slot = &pluginSlot{plugin: pl, instances: map[scopeKey]*instance{}}
 			slots[cfg.Name] = slot
 		}
-		in := &instance{cfg: cfg, inst: inst}
+		in := &instance{cfg: cfg, inst: inst, slot: slot}
 		for _, p := range cfg.Protocols {
 			in.http = in.http || p == "http"
 			in.https = in.https || p == "https"
@@ -308,16 +319,6 @@ func (s *Snapshot) Hash() string { return s.hash }
 
 // Entities are the snapshot's entities (read-only).
 func (s *Snapshot) Entities() *config.Entities { return s.entities }
-
-// slotOf returns the slot an instance belongs to.
-func (s *Snapshot) slotOf(in *instance) *pluginSlot {
-	for _, slot := range s.plugins {
-		if slot.plugin.Name() == in.cfg.Name {
-			return slot
-		}
-	}
-	return nil
-}
 
 // upstreamEntry is an Upstream with its balancer.
 type upstreamEntry struct {

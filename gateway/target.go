@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/datakit-gateway/datakit/gateway/balancer"
+	"github.com/datakit-gateway/datakit/gateway/router"
 )
 
 type target struct {
@@ -29,10 +30,11 @@ func (ex *Exchange) selectTarget() error {
 		ex.target = target{ex.service.Host, ex.service.Port}
 		return nil
 	}
-	pick, err := up.bal.Pick(ex.hashKey(up), nil)
+	pick, err := up.bal.Pick(ex.hashKey(up), &ex.balTries)
 	if err != nil {
 		return &HTTPError{Status: http.StatusServiceUnavailable, Message: msgNoPeer}
 	}
+	ex.upstream = up
 	ex.pick = pick
 	ex.target = target{pick.Target.Host, pick.Target.Port}
 	return nil
@@ -82,4 +84,20 @@ func (ex *Exchange) hashValue(on string, header, queryArg, capture, cookie *stri
 		return ex.match.Captures.Named[deref(capture)]
 	}
 	return ""
+}
+
+// aim points one try of the upstream request at the current target, with the
+// Host header of gateway.md §7.7 (recomputed per try).
+func (ex *Exchange) aim(req *http.Request) {
+	req.URL.Host = joinHostPort(ex.target.host, ex.target.port)
+	switch {
+	case ex.out.hostOverride != "":
+		req.Host = ex.out.hostOverride
+	default:
+		hostHeader := ""
+		if ex.upstream != nil && ex.upstream.cfg.HostHeader != nil {
+			hostHeader = *ex.upstream.cfg.HostHeader
+		}
+		req.Host = router.HostHeader(ex.route.PreserveHost, ex.req.Host, hostHeader, ex.target.host, ex.target.port, ex.out.scheme)
+	}
 }
