@@ -7,7 +7,7 @@ VERSION   ?= 0.1.0-dev
 LDFLAGS   := -X main.version=$(VERSION)
 FUZZTIME  ?= 10s
 
-.PHONY: build test bench fuzz run demo lint
+.PHONY: build test bench fuzz run demo lint bench-proxy
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/datakit
@@ -36,3 +36,9 @@ demo run: build
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+# Load harness (needs 2 cores, installs wrk and nginx-light with apt-get if
+# missing): the whole gateway against the upstream and nginx, as ratios; see
+# bench/README.md. Writes bench/results/latest.txt.
+bench-proxy:
+	GO=$(GO) bash bench/run.sh
