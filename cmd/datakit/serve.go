@@ -209,6 +209,11 @@ func (n *node) load() error {
 // run serves until SIGINT/SIGTERM, reloading on SIGHUP; ready, if non-nil,
 // is called once the listeners are bound.
 func (n *node) run(ctx context.Context, ready func(addrs []string)) int {
+	// Signals are caught before anything is announced: a SIGHUP right after
+	// start reloads rather than kills.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	if err := n.server.Start(); err != nil {
 		n.logger.Error("startup failed", "error", err)
 		return exitInvalid
@@ -217,9 +222,6 @@ func (n *node) run(ctx context.Context, ready func(addrs []string)) int {
 		ready(n.server.Addresses())
 	}
 	n.logger.Info("datakit started", "version", version, "listeners", n.server.Addresses())
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	for {
 		select {
 		case <-ctx.Done():
