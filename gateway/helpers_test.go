@@ -69,7 +69,7 @@ type upstream struct {
 	reqs []seen
 }
 
-func newUpstream(t *testing.T, handler http.HandlerFunc) *upstream {
+func newUpstream(t testing.TB, handler http.HandlerFunc) *upstream {
 	t.Helper()
 	u := &upstream{}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -94,7 +94,7 @@ func (u *upstream) count() int {
 	return len(u.reqs)
 }
 
-func (u *upstream) last(t *testing.T) seen {
+func (u *upstream) last(t testing.TB) seen {
 	t.Helper()
 	u.mu.Lock()
 	defer u.mu.Unlock()
