@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -139,11 +141,22 @@ func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
 		ClientMaxBodySize: st.ClientMaxBodySize, MaxQueryArgs: st.MaxQueryArgs,
 		ClientMaxURISize: int(st.ClientMaxURISize), ClientMaxHeaderLine: int(st.ClientMaxHeaderLine),
 	}
-	gw := gateway.New(gateway.Options{Version: version, Logger: logger, TrustedIPs: st.TrustedIPs,
+	upstreamTLS, err := upstreamTLS(st)
+	if err != nil {
+		return nil, err
+	}
+	gwOpts := gateway.Options{Version: version, Logger: logger, TrustedIPs: st.TrustedIPs,
 		RealIPHeader: st.RealIPHeader, ErrorFormat: gateway.ParseErrorFormat(st.ErrorDefaultType),
-		MaxInflight: int64(st.MaxInflightRequests)})
+		MaxInflight: int64(st.MaxInflightRequests)}
+	for _, l := range st.ProxyListen {
+		if l.SSL {
+			gwOpts.HTTPSPort = l.Port
+			break
+		}
+	}
+	gw := gateway.New(gwOpts)
 	n := &node{st: st, logger: logger, gw: gw, plugins: plugins,
-		build: gateway.BuildOptions{Plugins: plugins, Limits: limits, Logger: logger}}
+		build: gateway.BuildOptions{Plugins: plugins, Limits: limits, Logger: logger, UpstreamTLS: upstreamTLS}}
 	if err := n.load(); err != nil {
 		return nil, err
 	}
@@ -167,6 +180,40 @@ func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
 	}
 	n.server = gateway.NewServer(gw, opts)
 	return n, nil
+}
+
+// upstreamTLS reads upstream_tls_verify and upstream_tls_trusted_certificate
+// (`system` and/or PEM files).
+func upstreamTLS(st *settings.Settings) (gateway.UpstreamTLS, error) {
+	t := gateway.UpstreamTLS{Insecure: !st.UpstreamTLSVerify}
+	var pool *x509.CertPool
+	for _, src := range st.UpstreamTLSTrustedCertificate {
+		if pool == nil {
+			if slices.Contains(st.UpstreamTLSTrustedCertificate, "system") {
+				sys, err := x509.SystemCertPool()
+				if err != nil {
+					return t, fmt.Errorf("upstream_tls_trusted_certificate: %w", err)
+				}
+				pool = sys
+			} else {
+				pool = x509.NewCertPool()
+			}
+		}
+		if src == "system" {
+			continue
+		}
+		pem, err := os.ReadFile(src)
+		if err != nil {
+			return t, fmt.Errorf("upstream_tls_trusted_certificate: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return t, fmt.Errorf("upstream_tls_trusted_certificate: no certificate in %s", src)
+		}
+	}
+	if pool != nil && !(len(st.UpstreamTLSTrustedCertificate) == 1 && st.UpstreamTLSTrustedCertificate[0] == "system") {
+		t.RootCAs = pool
+	}
+	return t, nil
 }
 
 func tlsConfig(certFile, keyFile string, h2 bool) (*tls.Config, error) {
