@@ -186,33 +186,33 @@ func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
 // (`system` and/or PEM files).
 func upstreamTLS(st *settings.Settings) (gateway.UpstreamTLS, error) {
 	t := gateway.UpstreamTLS{Insecure: !st.UpstreamTLSVerify}
-	var pool *x509.CertPool
+	var files []string
 	for _, src := range st.UpstreamTLSTrustedCertificate {
-		if pool == nil {
-			if slices.Contains(st.UpstreamTLSTrustedCertificate, "system") {
-				sys, err := x509.SystemCertPool()
-				if err != nil {
-					return t, fmt.Errorf("upstream_tls_trusted_certificate: %w", err)
-				}
-				pool = sys
-			} else {
-				pool = x509.NewCertPool()
-			}
+		if src != "system" {
+			files = append(files, src)
 		}
-		if src == "system" {
-			continue
+	}
+	if len(files) == 0 {
+		return t, nil // the system pool
+	}
+	pool := x509.NewCertPool()
+	if slices.Contains(st.UpstreamTLSTrustedCertificate, "system") {
+		sys, err := x509.SystemCertPool()
+		if err != nil {
+			return t, fmt.Errorf("upstream_tls_trusted_certificate: %w", err)
 		}
-		pem, err := os.ReadFile(src)
+		pool = sys
+	}
+	for _, f := range files {
+		pem, err := os.ReadFile(f)
 		if err != nil {
 			return t, fmt.Errorf("upstream_tls_trusted_certificate: %w", err)
 		}
 		if !pool.AppendCertsFromPEM(pem) {
-			return t, fmt.Errorf("upstream_tls_trusted_certificate: no certificate in %s", src)
+			return t, fmt.Errorf("upstream_tls_trusted_certificate: no certificate in %s", f)
 		}
 	}
-	if pool != nil && !(len(st.UpstreamTLSTrustedCertificate) == 1 && st.UpstreamTLSTrustedCertificate[0] == "system") {
-		t.RootCAs = pool
-	}
+	t.RootCAs = pool
 	return t, nil
 }
 
