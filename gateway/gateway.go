@@ -20,6 +20,9 @@ type Options struct {
 	TrustedIPs []netip.Prefix
 	// RealIPHeader is real_ip_header (zero value: X-Real-IP).
 	RealIPHeader string
+	// RealIPRecursive takes the rightmost untrusted address of the real-IP
+	// header instead of the last one.
+	RealIPRecursive bool
 	// ErrorFormat is error_default_type.
 	ErrorFormat errorFormat
 	// MaxInflight caps proxy requests in flight (zero value: 4096).

@@ -231,12 +231,22 @@ func (g *Gateway) clientAddress(r *http.Request) (string, int) {
 		return r.RemoteAddr, 0
 	}
 	port, _ := strconv.Atoi(portStr)
-	if g.trusted(host) {
-		if v := r.Header.Get(g.opts.RealIPHeader); v != "" {
-			parts := strings.Split(v, ",")
-			if ip, err := netip.ParseAddr(strings.TrimSpace(parts[len(parts)-1])); err == nil {
-				return ip.String(), port
-			}
+	if !g.trusted(host) {
+		return host, port
+	}
+	var parts []string
+	for _, line := range r.Header.Values(g.opts.RealIPHeader) {
+		parts = append(parts, strings.Split(line, ",")...)
+	}
+	// The last element; with real_ip_recursive the rightmost one that is
+	// not itself trusted (gateway.md §8.1).
+	for i := len(parts) - 1; i >= 0; i-- {
+		ip, err := netip.ParseAddr(strings.TrimSpace(parts[i]))
+		if err != nil {
+			return host, port
+		}
+		if !g.opts.RealIPRecursive || i == 0 || !g.trusted(ip.String()) {
+			return ip.String(), port
 		}
 	}
 	return host, port
