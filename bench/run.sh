@@ -42,6 +42,13 @@ stop_pid() {
 	kill -KILL "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 }
+# forget_pid PID: it has been waited for, so its number may be reused by an
+# unrelated process and must not be signalled again.
+forget_pid() {
+	local keep=() p
+	for p in "${PIDS[@]+"${PIDS[@]}"}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+	PIDS=("${keep[@]+"${keep[@]}"}")
+}
 cleanup() {
 	local rc=$? pid
 	trap - EXIT INT TERM
@@ -77,6 +84,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 	"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 CLK_TCK=$(getconf CLK_TCK)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- build ---
 if [[ -n ${DATAKIT_BIN:-} ]]; then
@@ -278,6 +286,7 @@ start_nginx() {
 stop_proxy() {
 	[[ -n $PROXY_PID ]] || return 0
 	stop_pid "$PROXY_PID"
+	forget_pid "$PROXY_PID"
 	PROXY_PID=""
 }
 
@@ -296,17 +305,32 @@ to_us() { # 1.23ms -> 1230
 		sub(/[a-z]+$/, "", v); printf "%.1f", v * m }'
 }
 
+# wrk in the background: a signal to this script is handled at once (the
+# trap stops wrk too) instead of after a foreground wrk returns.
+run_wrk() { # OUTFILE WRK-ARGS...
+	local outfile=$1 p
+	shift
+	taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" "$@" >"$outfile" 2>&1 &
+	p=$!
+	PIDS+=("$p")
+	if ! wait "$p"; then
+		forget_pid "$p"
+		die "wrk failed: $(tail -n 3 "$outfile")"
+	fi
+	forget_pid "$p"
+}
+
 # Results, indexed by workload.
 declare -A RPS P50 P99 CPU ERRS REQS
 run_load() { # NAME URL PID(or empty)
 	local name=$1 url=$2 pid=${3:-} out c0 c1 reqs
 	log "$name: warm-up $WARMUP"
-	taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$WARMUP" "$url" >/dev/null
+	run_wrk "$TMP/warmup-$name.out" -d"$WARMUP" "$url"
 	[[ -z $pid ]] || c0=$(cpu_ticks "$pid")
 	log "$name: measuring $DURATION at $CONNS connections"
-	out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$url")
+	run_wrk "$TMP/wrk-$name.log" -d"$DURATION" --latency "$url"
 	[[ -z $pid ]] || c1=$(cpu_ticks "$pid")
-	printf '%s\n' "$out" >"$TMP/wrk-$name.log"
+	out=$(<"$TMP/wrk-$name.log")
 	RPS[$name]=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
 	P50[$name]=$(to_us "$(awk '$1 == "50%" {print $2}' <<<"$out")")
 	P99[$name]=$(to_us "$(awk '$1 == "99%" {print $2}' <<<"$out")")
@@ -367,10 +391,15 @@ report() {
 	commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 	[[ -z $(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null) ]] || dirty=" (working tree modified)"
 	echo "datakit load harness — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-	echo "commit $commit$dirty; binary $DK"
+	if [[ -n ${DATAKIT_BIN:-} ]]; then
+		echo "binary $DK (DATAKIT_BIN; checkout at $commit$dirty)"
+	else
+		echo "commit $commit$dirty; binary $DK built from this checkout"
+	fi
 	echo "$(nproc --all) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(uname -r), $($GO version | awk '{print $3}'), $(nginx -v 2>&1 | awk '{print $3}'), wrk $(wrk -v 2>&1 | awk 'NR==1 {print $2}')"
 	echo "layout: proxy on CPU $GW_CPU (datakit GOMAXPROCS=1 / nginx 1 worker); upstream + wrk on CPU $LOAD_CPU"
 	echo "load: wrk -t1 -c$CONNS -d$DURATION --latency after a $WARMUP warm-up; CPU from /proc/PID/stat (CLK_TCK=$CLK_TCK)"
+	echo "machine load average before: $LOAD_START; after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every number)"
 	echo
 	printf '%-24s %10s %10s %10s %12s %8s\n' "workload" "req/s" "p50 us" "p99 us" "proxy us/req" "errors"
 	local w
