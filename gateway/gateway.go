@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 )
 
@@ -66,9 +67,11 @@ func New(opts Options) *Gateway {
 		ModifyResponse: g.modifyResponse,
 		ErrorHandler:   g.proxyError,
 		ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
-		// Responses stream: flush as data arrives, as nginx does with
-		// proxy_buffering off for streaming endpoints.
-		FlushInterval: -1,
+		// The default flush policy: streaming responses (unknown length,
+		// text/event-stream) are flushed as data arrives, the others leave
+		// in one write with their headers — flushing every response at once
+		// cost a system call per request.
+		BufferPool: newBufferPool(),
 	}
 	return g
 }
@@ -85,3 +88,14 @@ func newRequestID() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// bufferPool recycles the 32 KiB buffers the proxy copies bodies through
+// (httputil.BufferPool); without it every request allocates one.
+type bufferPool struct{ pool sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+func (p *bufferPool) Get() []byte  { return *p.pool.Get().(*[]byte) }
+func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }

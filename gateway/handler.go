@@ -419,6 +419,10 @@ func (g *Gateway) runHandler(ex *Exchange, slot *pluginSlot, f func() error) (er
 	if errors.As(err, &re) {
 		return err
 	}
+	if ex.ctx.Err() != nil {
+		// The client went away: nothing failed but the request itself.
+		return err
+	}
 	ex.logger.Error("plugin failed", "plugin", slot.plugin.Name(), "error", err)
 	return &HTTPError{Status: http.StatusInternalServerError, Message: msgUnexpected}
 }

@@ -204,7 +204,7 @@ func (g *Gateway) writeError(w http.ResponseWriter, ex *Exchange, err error) {
 	if !errors.As(err, &he) {
 		he = &HTTPError{Status: http.StatusInternalServerError, Message: msgUnexpected, Err: err}
 	}
-	if he.Err != nil && he.Status >= 500 {
+	if he.Err != nil && he.Status >= 500 && ex.ctx.Err() == nil {
 		ex.logger.Error("request failed", "status", he.Status, "error", he.Err)
 	}
 	ct, body := errorBody(negotiateFormat(ex.req, g.opts.ErrorFormat), he.Message, ex.requestID)
