@@ -203,7 +203,12 @@ func (ex *Exchange) HasBody() bool {
 }
 
 // ServiceRequestHeader is the upstream request's header, editable in access.
-func (ex *Exchange) ServiceRequestHeader() http.Header { return ex.out.header }
+func (ex *Exchange) ServiceRequestHeader() http.Header {
+	if ex.out.header == nil {
+		ex.out.header = ex.req.Header.Clone()
+	}
+	return ex.out.header
+}
 
 // SetServiceRequestQuery replaces the upstream query string (encoded).
 func (ex *Exchange) SetServiceRequestQuery(raw string) { ex.out.rawQuery, ex.out.querySet = raw, true }
@@ -214,7 +219,7 @@ func (ex *Exchange) ServiceRequestQuery() string { return ex.out.rawQuery }
 // SetServiceRequestBody replaces the upstream body.
 func (ex *Exchange) SetServiceRequestBody(b []byte) {
 	ex.out.body, ex.out.bodySet = b, true
-	ex.out.header.Del("Content-Encoding")
+	ex.ServiceRequestHeader().Del("Content-Encoding")
 }
 
 // SetTarget sends the request to host:port, bypassing load balancing.

@@ -292,7 +292,9 @@ func (g *Gateway) prepareOutbound(ex *Exchange, r *http.Request) {
 	if ex.service != nil {
 		scheme = ex.service.Protocol
 	}
-	ex.out = outbound{method: r.Method, header: r.Header.Clone(), rawQuery: r.URL.RawQuery,
+	// The header is copied only when a plugin edits it (ServiceRequestHeader):
+	// the proxy clones the client's header for the upstream request anyway.
+	ex.out = outbound{method: r.Method, rawQuery: r.URL.RawQuery,
 		path: ex.match.UpstreamPath(), scheme: scheme}
 }
 
@@ -444,7 +446,9 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	out.URL.RawQuery = ex.out.rawQuery
 	out.URL.ForceQuery = ex.out.rawQuery == "" && pr.In.URL.ForceQuery && !ex.out.querySet
 	out.Method = ex.out.method
-	out.Header = ex.out.header
+	if ex.out.header != nil {
+		out.Header = ex.out.header
+	}
 	if h := out.Header.Get("Host"); h != "" {
 		ex.out.hostOverride = h
 		out.Header.Del("Host")

@@ -26,7 +26,7 @@ type setup struct {
 }
 
 // startGateway serves a declarative document through the real handler.
-func startGateway(t *testing.T, doc string, s setup) *httptest.Server {
+func startGateway(t testing.TB, doc string, s setup) *httptest.Server {
 	t.Helper()
 	plugins := gateway.NewPlugins(s.plugins...)
 	ents, err := config.LoadDeclarative([]byte(doc), config.LoadOptions{Plugins: plugins})
