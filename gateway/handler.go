@@ -448,6 +448,10 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	out.Method = ex.out.method
 	if ex.out.header != nil {
 		out.Header = ex.out.header
+	} else if fwd := ex.req.Header["Forwarded"]; fwd != nil {
+		// ReverseProxy drops Forwarded from its copy; forwardedHeaders
+		// decides whether it stays.
+		out.Header["Forwarded"] = fwd
 	}
 	if h := out.Header.Get("Host"); h != "" {
 		ex.out.hostOverride = h
