@@ -128,7 +128,7 @@ func (ex *Exchange) Scheme() string { return ex.scheme }
 func (ex *Exchange) ListenPort() int { return ex.listenPort }
 
 // NormalizedPath is the path the router matched (gateway.md §7.1).
-func (ex *Exchange) NormalizedPath() string { return router.NormalizePath(ex.req.URL.EscapedPath()) }
+func (ex *Exchange) NormalizedPath() string { return config.NormalizePath(ex.req.URL.EscapedPath()) }
 
 // ClientIP and ClientPort are the client address (trusted_ips applied).
 func (ex *Exchange) ClientIP() string { return ex.clientIP }

@@ -8,7 +8,7 @@ import (
 	"strconv"
 
 	"github.com/datakit-gateway/datakit/engine"
-	"github.com/datakit-gateway/datakit/gateway/router"
+	"github.com/datakit-gateway/datakit/gateway/config"
 )
 
 // message is an HTTP message of an offline run.
@@ -121,7 +121,7 @@ func (ex *exchange) Request(_ context.Context, field string) (any, error) {
 	case "query":
 		return engine.DecodeQuery(c.url.RawQuery), nil
 	case "path":
-		return router.NormalizePath(ex.rawPath), nil
+		return config.NormalizePath(ex.rawPath), nil
 	case "raw_path":
 		return ex.rawPath, nil
 	case "port":

@@ -58,14 +58,3 @@ func TestPluginConfigErrors(t *testing.T) {
 		}
 	}
 }
-
-func TestNormalizePath(t *testing.T) {
-	for in, want := range map[string]string{
-		"/a/%62/c": "/a/b/c", "/a%2fb": "/a%2Fb", "/a/./b/../c": "/a/c", "//a///b": "/a/b",
-		"/%2e%2e/x": "/x", "/": "/", "/a/..": "/", "/a/.": "/a/", "/%zz": "/%zz",
-	} {
-		if got := NormalizePath(in); got != want {
-			t.Errorf("NormalizePath(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -195,28 +195,13 @@ func normalizeTarget(s string) (string, bool) {
 	return h + ":" + strconv.Itoa(port), true
 }
 
-// isHexDigit reports c ∈ [0-9A-Fa-f].
-func isHexDigit(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c >= 'a':
-		return c - 'a' + 10
-	case c >= 'A':
-		return c - 'A' + 10
-	}
-	return c - '0'
-}
-
 // decodePercent decodes every valid %XX escape except those whose byte is in
 // keep, which stay encoded with upper-case hex; escape, when set, is applied
 // to decoded bytes (the format migration escapes regex metacharacters).
 func decodePercent(p, keep string, escape func(byte) string) string {
 	var b strings.Builder
 	for i := 0; i < len(p); i++ {
-		if p[i] == '%' && i+2 < len(p) && isHexDigit(p[i+1]) && isHexDigit(p[i+2]) {
+		if p[i] == '%' && i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]) {
 			c := unhex(p[i+1])<<4 | unhex(p[i+2])
 			i += 2
 			if strings.IndexByte(keep, c) >= 0 {
@@ -235,49 +220,6 @@ func decodePercent(p, keep string, escape func(byte) string) string {
 	return b.String()
 }
 
-// NormalizePath normalizes a request path as §7.1 does: decode %XX except
-// reserved characters (kept with upper-case hex), remove dot segments (never
-// above the root), collapse runs of '/'. Route prefix paths must already be
-// in this form, so the router compares bytes.
-func NormalizePath(p string) string {
-	p = decodePercent(p, "!*'();:@&=+$,/?%#[]", nil)
-	p = removeDotSegments(p)
-	for strings.Contains(p, "//") {
-		p = strings.ReplaceAll(p, "//", "/")
-	}
-	return p
-}
-
-// removeDotSegments is RFC 3986 §5.2.4.
-func removeDotSegments(in string) string {
-	var out []string
-	trailing := false
-	segs := strings.Split(in, "/")
-	for i, s := range segs {
-		last := i == len(segs)-1
-		switch s {
-		case ".":
-			trailing = last
-		case "..":
-			if len(out) > 1 {
-				out = out[:len(out)-1]
-			}
-			trailing = last
-		default:
-			out = append(out, s)
-			trailing = false
-		}
-	}
-	res := strings.Join(out, "/")
-	if trailing {
-		res += "/"
-	}
-	if strings.HasPrefix(in, "/") && !strings.HasPrefix(res, "/") {
-		res = "/" + res
-	}
-	return res
-}
-
 // rfc3986 holds the characters a Service path may contain: unreserved,
 // reserved and '%'.
 const rfc3986 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=%"
@@ -294,7 +236,7 @@ func checkServicePath(p string) string {
 		return fmt.Sprintf("invalid path: '%s' (characters outside of the reserved list of RFC 3986 found)", p)
 	}
 	for i := 0; i < len(p); i++ {
-		if p[i] == '%' && (i+2 >= len(p) || !isHexDigit(p[i+1]) || !isHexDigit(p[i+2])) {
+		if p[i] == '%' && (i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2])) {
 			end := min(i+3, len(p))
 			return fmt.Sprintf("invalid url-encoded value: '%s'", p[i:end])
 		}

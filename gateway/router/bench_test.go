@@ -85,17 +85,6 @@ func BenchmarkMatch(b *testing.B) {
 	}
 }
 
-func BenchmarkNormalizePath(b *testing.B) {
-	for _, p := range []string{"/api/v1/users/42/orders", "/api/%76%31//users/./42/../42/orders%2Fx"} {
-		b.Run(p, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				NormalizePath(p)
-			}
-		})
-	}
-}
-
 func BenchmarkUpstreamPath(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"github.com/datakit-gateway/datakit/gateway/config"
 	"net/textproto"
 	"regexp"
 	"regexp/syntax"
@@ -229,7 +230,7 @@ func compilePaths(paths []string, fail func(string, error)) (prefixes []string, 
 			regexes = append(regexes, re)
 			regexLits = append(regexLits, regexLiteral(p[1:]))
 		case strings.HasPrefix(p, "/"):
-			if n := NormalizePath(p); n != p {
+			if n := config.NormalizePath(p); n != p {
 				fail(field, fmt.Errorf("non-normalized path, consider use '%s' instead", n))
 				continue
 			}

@@ -1,55 +1,11 @@
 package router
 
 import (
+	"github.com/datakit-gateway/datakit/gateway/config"
 	"strings"
 	"testing"
 )
 
-// FuzzNormalizePath checks the properties routing and proxying rely on: the
-// result is stable (a second normalization, by us or after EscapePath by the
-// upstream's decoder, sees the same path), rooted, and free of dot and empty
-// segments, and of escapes other than reserved characters.
-func FuzzNormalizePath(f *testing.F) {
-	for _, s := range []string{
-		"/", "/a/%62/c", "/a%2fb", "/a/./b/../c", "//a///b", "/%2e%2e/x",
-		"/%%32%65%%32%65/x", "/%zz", "/a/.%2E/b", "/\xff%20",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, p string) {
-		n := NormalizePath(p)
-		if again := NormalizePath(n); again != n {
-			t.Fatalf("NormalizePath(%q) = %q, but NormalizePath(%q) = %q", p, n, n, again)
-		}
-		if back := NormalizePath(EscapePath(n)); back != n {
-			t.Fatalf("NormalizePath(EscapePath(%q)) = %q, want it unchanged", n, back)
-		}
-		if strings.HasPrefix(p, "/") && !strings.HasPrefix(n, "/") {
-			t.Fatalf("NormalizePath(%q) = %q, want a leading '/'", p, n)
-		}
-		if strings.Contains(n, "//") {
-			t.Fatalf("NormalizePath(%q) = %q has an empty segment", p, n)
-		}
-		for _, seg := range strings.Split(n, "/") {
-			if seg == "." || seg == ".." {
-				t.Fatalf("NormalizePath(%q) = %q has a dot segment", p, n)
-			}
-		}
-		for i := 0; i < len(n); i++ {
-			if n[i] != '%' {
-				continue
-			}
-			if i+2 >= len(n) || !isHex(n[i+1]) || !isHex(n[i+2]) {
-				t.Fatalf("NormalizePath(%q) = %q has a stray '%%' at %d", p, n, i)
-			}
-			if v := unhex(n[i+1])<<4 | unhex(n[i+2]); !isReserved(v) || n[i+1:i+3] != strings.ToUpper(n[i+1:i+3]) {
-				t.Fatalf("NormalizePath(%q) = %q keeps %q encoded", p, n, n[i:i+3])
-			}
-		}
-	})
-}
-
-// FuzzMatch routes arbitrary requests through a fixed router: no panic, and
 // a match is consistent with the route that produced it.
 func FuzzMatch(f *testing.F) {
 	r, err := New([]Route{
@@ -72,7 +28,7 @@ func FuzzMatch(f *testing.F) {
 		if !ok {
 			return
 		}
-		if m.Path != NormalizePath(path) {
+		if m.Path != config.NormalizePath(path) {
 			t.Fatalf("Match(%q).Path = %q, want the normalized path", path, m.Path)
 		}
 		if !strings.HasPrefix(m.Path, m.MatchedPath) {

@@ -13,6 +13,7 @@
 package router
 
 import (
+	"github.com/datakit-gateway/datakit/gateway/config"
 	"regexp"
 	"strings"
 )
@@ -177,7 +178,7 @@ type matcher struct {
 
 // Match returns the highest-priority route that req matches (§7.2, §7.3).
 func (r *Router) Match(req Request) (Match, bool) {
-	path := NormalizePath(req.Path)
+	path := config.NormalizePath(req.Path)
 	host, port, hasPort := splitHostPort(req.Host)
 	if !hasPort {
 		port = req.Port

@@ -1,6 +1,9 @@
-package router
+package config
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestNormalizePath(t *testing.T) {
 	tests := []struct {
@@ -83,5 +86,62 @@ func TestEscapePath(t *testing.T) {
 		if got := EscapePath(tt.in); got != tt.want {
 			t.Errorf("EscapePath(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// FuzzNormalizePath checks the properties routing and proxying rely on: the
+// result is stable (a second normalization, by us or after EscapePath by the
+// upstream's decoder, sees the same path), rooted, and free of dot and empty
+// segments, and of escapes other than reserved characters.
+func FuzzNormalizePath(f *testing.F) {
+	for _, s := range []string{
+		"/", "/a/%62/c", "/a%2fb", "/a/./b/../c", "//a///b", "/%2e%2e/x",
+		"/%%32%65%%32%65/x", "/%zz", "/a/.%2E/b", "/\xff%20",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		n := NormalizePath(p)
+		if again := NormalizePath(n); again != n {
+			t.Fatalf("NormalizePath(%q) = %q, but NormalizePath(%q) = %q", p, n, n, again)
+		}
+		if back := NormalizePath(EscapePath(n)); back != n {
+			t.Fatalf("NormalizePath(EscapePath(%q)) = %q, want it unchanged", n, back)
+		}
+		if strings.HasPrefix(p, "/") && !strings.HasPrefix(n, "/") {
+			t.Fatalf("NormalizePath(%q) = %q, want a leading '/'", p, n)
+		}
+		if strings.Contains(n, "//") {
+			t.Fatalf("NormalizePath(%q) = %q has an empty segment", p, n)
+		}
+		for _, seg := range strings.Split(n, "/") {
+			if seg == "." || seg == ".." {
+				t.Fatalf("NormalizePath(%q) = %q has a dot segment", p, n)
+			}
+		}
+		for i := 0; i < len(n); i++ {
+			if n[i] != '%' {
+				continue
+			}
+			if i+2 >= len(n) || !isHex(n[i+1]) || !isHex(n[i+2]) {
+				t.Fatalf("NormalizePath(%q) = %q has a stray '%%' at %d", p, n, i)
+			}
+			if v := unhex(n[i+1])<<4 | unhex(n[i+2]); !isReserved(v) || n[i+1:i+3] != strings.ToUpper(n[i+1:i+3]) {
+				t.Fatalf("NormalizePath(%q) = %q keeps %q encoded", p, n, n[i:i+3])
+			}
+		}
+	})
+}
+
+// FuzzMatch routes arbitrary requests through a fixed router: no panic, and
+
+func BenchmarkNormalizePath(b *testing.B) {
+	for _, p := range []string{"/api/v1/users/42/orders", "/api/%76%31//users/./42/../42/orders%2Fx"} {
+		b.Run(p, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				NormalizePath(p)
+			}
+		})
 	}
 }
