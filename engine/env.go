@@ -12,12 +12,20 @@ type Env struct {
 	// Logger carries the request's attributes; never nil.
 	Logger *slog.Logger
 
-	exit func(*Response)
+	exit exiter
 }
 
 // Exit ends the plan with r as the client response (spec §5.3). Only exit
 // nodes call it, inline on the scheduler's goroutine.
-func (e *Env) Exit(r *Response) { e.exit(r) }
+func (e *Env) Exit(r *Response) { e.exit.setExit(r) }
+
+// exiter receives exits: the Run (no allocation per request for a bound
+// method value), or a function given to NewEnv.
+type exiter interface{ setExit(*Response) }
+
+type exitFunc func(*Response)
+
+func (f exitFunc) setExit(r *Response) { f(r) }
 
 // discardLogger is shared by runs without a logger; a Logger is immutable.
 var discardLogger = slog.New(slog.DiscardHandler)
@@ -28,5 +36,5 @@ func NewEnv(ex Exchange, requestID string, logger *slog.Logger, exit func(*Respo
 	if logger == nil {
 		logger = discardLogger
 	}
-	return &Env{Exchange: ex, RequestID: requestID, Logger: logger, exit: exit}
+	return &Env{Exchange: ex, RequestID: requestID, Logger: logger, exit: exitFunc(exit)}
 }

@@ -97,7 +97,7 @@ func (p *Plan) NewRun(ex Exchange, o RunOptions) *Run {
 	if logger == nil {
 		logger = discardLogger
 	}
-	r.env = Env{Exchange: ex, RequestID: o.RequestID, Logger: logger, exit: r.setExit}
+	r.env = Env{Exchange: ex, RequestID: o.RequestID, Logger: logger, exit: r}
 	r.arrivals.ordered = o.Ordered
 	for i, n := range p.nodes {
 		r.nodes[i].remaining = n.deps
