@@ -545,3 +545,37 @@ func TestPostgresUnreachable(t *testing.T) {
 		t.Fatalf("OpenPostgres(port 1) = %v, want ErrUnavailable", err)
 	}
 }
+
+// TestConcurrentMigrations opens several stores on one fresh PostgreSQL
+// schema at once: the advisory lock applies each migration once.
+func TestConcurrentMigrations(t *testing.T) {
+	h := newHarness(t, "postgres")
+	const n = 4
+	errs := make(chan error, n)
+	stores := make(chan Store, n)
+	for range n {
+		go func() {
+			s, err := h.open(t, 0)
+			if err == nil {
+				stores <- s
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent open: %v", err)
+		}
+	}
+	close(stores)
+	for s := range stores {
+		s.Close()
+	}
+	var rows int
+	if err := h.raw(t).QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != SchemaVersion() {
+		t.Errorf("schema_migrations rows = %d, want %d", rows, SchemaVersion())
+	}
+}

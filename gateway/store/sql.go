@@ -54,7 +54,10 @@ type sqlStore struct {
 
 	closeOnce sync.Once
 	closing   chan struct{}
-	watchers  sync.WaitGroup
+	// mu orders starting a watcher against Close's wait for them.
+	mu       sync.Mutex
+	closed   bool
+	watchers sync.WaitGroup
 	// release closes the engine's resources after the databases.
 	release func() error
 }
@@ -265,7 +268,7 @@ func (s *sqlStore) ReadAll(ctx context.Context) (*config.Entities, int64, error)
 		}
 		targets := []any{&out.Certificates, &out.Services, &out.Routes, &out.Consumers, &out.Plugins,
 			&out.Upstreams, &out.Targets, &out.SNIs, &out.KeyauthCredentials}
-		for i, kind := range Kinds {
+		for i, kind := range Kinds() {
 			if err := r.scanAll(ctx, kind, targets[i]); err != nil {
 				return err
 			}
@@ -355,7 +358,10 @@ func sortEntities(dst any) error {
 func (s *sqlStore) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
 		close(s.closing)
+		s.mu.Unlock()
 		s.watchers.Wait()
 		var errs []error
 		if s.reader != s.writer {

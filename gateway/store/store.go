@@ -33,7 +33,9 @@ const (
 )
 
 // Kinds lists every collection, parents before their children.
-var Kinds = []Kind{Certificates, Services, Routes, Consumers, Plugins, Upstreams, Targets, SNIs, KeyauthCredentials}
+func Kinds() []Kind {
+	return []Kind{Certificates, Services, Routes, Consumers, Plugins, Upstreams, Targets, SNIs, KeyauthCredentials}
+}
 
 // KindOf returns the collection of an entity pointer (*config.Service, …).
 func KindOf(e any) (Kind, error) {

@@ -78,14 +78,15 @@ func (s *subscriber) close() {
 // ctx ends or the Store closes, and the channel closes after them.
 func (s *sqlStore) Watch(ctx context.Context) <-chan int64 {
 	sub := &subscriber{ch: make(chan int64, 1), last: -1}
-	select {
-	case <-s.closing:
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
 		sub.close()
 		return sub.ch
-	default:
 	}
 	s.hub.add(sub)
 	s.watchers.Add(1)
+	s.mu.Unlock()
 	go func() {
 		defer s.watchers.Done()
 		defer s.hub.remove(sub)

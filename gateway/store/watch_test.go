@@ -101,3 +101,69 @@ func TestWatchNotify(t *testing.T) {
 	}
 	t.Fatal("no revision from the other store's writes via LISTEN/NOTIFY")
 }
+
+// TestWatchRelisten drops the LISTEN connection: the watcher reconnects,
+// polls at once (catching the write made meanwhile) and listens again.
+func TestWatchRelisten(t *testing.T) {
+	h := newHarness(t, "postgres")
+	a, err := h.open(t, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b := h.mustOpen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := a.Watch(ctx)
+	next(t, ch, 0, 5*time.Second)
+	raw := h.raw(t)
+	// listeners counts (and with terminate, ends) the LISTEN connections,
+	// waiting for one to appear.
+	listeners := func(terminate bool) int {
+		t.Helper()
+		expr := "COUNT(pid)"
+		if terminate {
+			expr = "COUNT(pg_terminate_backend(pid))"
+		}
+		var n int
+		deadline := time.Now().Add(5 * time.Second)
+		for n == 0 && time.Now().Before(deadline) {
+			err := raw.QueryRow(`SELECT ` + expr + ` FROM pg_stat_activity
+				WHERE datname = current_database() AND query = 'LISTEN ` + notifyChannel + `'`).Scan(&n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				time.Sleep(20 * time.Millisecond) // the LISTEN is not up yet
+			}
+		}
+		return n
+	}
+	if n := listeners(true); n != 1 {
+		t.Fatalf("terminated %d LISTEN connections, want 1", n)
+	}
+	rev := insert(t, b, newConsumer(t, "during-outage"))
+	next(t, ch, rev, 5*time.Second) // the poll after reconnecting
+	if listeners(false) != 1 {
+		t.Fatal("no LISTEN connection after reconnecting")
+	}
+	// No more polls or reconnects are due: only NOTIFY can deliver this.
+	rev = insert(t, b, newConsumer(t, "after"))
+	next(t, ch, rev, 5*time.Second)
+}
+
+func TestWatchAfterClose(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, h *harness) {
+		s, err := h.open(t, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if _, ok := <-s.Watch(context.Background()); ok {
+			t.Errorf("Watch after Close delivered")
+		}
+		if _, err := s.Tx(context.Background(), func(Tx) error { return nil }); err != ErrClosed {
+			t.Errorf("Tx after Close = %v, want ErrClosed", err)
+		}
+	})
+}

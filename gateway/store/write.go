@@ -339,7 +339,7 @@ func (t *sqlTx) Delete(ctx context.Context, kind Kind, ref string) error {
 	}
 	// RESTRICT references refuse the delete with a typed error; the
 	// database enforces the same and cascades the rest (§3.9).
-	for _, child := range Kinds {
+	for _, child := range Kinds() {
 		for _, fk := range kindInfos[child].fks {
 			if fk.parent != kind || !fk.restrict {
 				continue
