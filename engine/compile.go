@@ -16,6 +16,9 @@ type Options struct {
 	// MaxInflight caps the async nodes of one request running at once; zero
 	// value: 32.
 	MaxInflight int
+	// Secrets resolves resources.vault references, with its cache; zero
+	// value: a resolver of the plan's own over the process environment.
+	Secrets *Secrets
 }
 
 func (o Options) withDefaults() Options {
@@ -27,6 +30,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxInflight == 0 {
 		o.MaxInflight = 32
+	}
+	if o.Secrets == nil {
+		o.Secrets = NewSecrets()
 	}
 	return o
 }

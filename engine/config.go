@@ -87,7 +87,9 @@ type decoder struct {
 	byName map[string]*declNode
 	debug  bool
 	res    map[string]any
-	vault  []string
+	// vault lists resources.vault entries in byte order; vaultRefs parses them.
+	vault     []string
+	vaultRefs map[string]vaultRef
 }
 
 func (d *decoder) errorf(format string, args ...any) {
@@ -145,6 +147,10 @@ func (d *decoder) decodeResources(doc any) []error {
 		return []error{fmt.Errorf("resources: expected object, got %s", JSONType(v))}
 	}
 	for _, name := range SortedKeys(m) {
+		if name == nodeVault && m[name] != nil {
+			errs = append(errs, d.decodeVault(m[name])...)
+			continue
+		}
 		dec, known := d.reg.resources[name]
 		if !known {
 			errs = append(errs, fmt.Errorf("resources.%s: unknown field", name))

@@ -39,11 +39,13 @@ type Plan struct {
 	asyncIn [2]int
 	// requestFields and responseFields are the fields of request and
 	// service_response the plan reads.
-	requestFields, responseFields []int
-	hasResponsePart               bool
-	readsResponseBody             bool
-	readsRequestBody              bool
-	writesResponseBody            bool
+	requestFields, responseFields, vaultFields []int
+	// vaultRefs are the vault node's references in output order.
+	vaultRefs          []vaultRef
+	hasResponsePart    bool
+	readsResponseBody  bool
+	readsRequestBody   bool
+	writesResponseBody bool
 }
 
 // pnode is a node of a compiled plan.
@@ -95,8 +97,11 @@ func (p *Plan) ReadsRequestBody() bool { return p.readsRequestBody }
 func (p *Plan) NeedsResponseBody() bool { return p.readsResponseBody || p.writesResponseBody }
 
 func (d *decoder) buildPlan(edges []*edge, dg *depGraph, resp map[*declNode]bool, opts Options) (*Plan, error) {
-	p := &Plan{debug: d.debug, opts: opts, edges: edges,
+	p := &Plan{debug: d.debug, opts: opts, edges: edges, vaultRefs: make([]vaultRef, len(d.vault)),
 		request: -1, serviceRequest: -1, serviceResponse: -1, response: -1, vault: -1}
+	for i, name := range d.vault {
+		p.vaultRefs[i] = d.vaultRefs[name]
+	}
 	ordered := append([]*declNode(nil), dg.nodes...)
 	sort.SliceStable(ordered, func(i, j int) bool { return d.rankOf(ordered[i].name) < d.rankOf(ordered[j].name) })
 	ids := map[*declNode]int{}
@@ -263,6 +268,10 @@ func (p *Plan) noteReads(e *edge, src, dst *pnode) {
 		if src.implicit {
 			add(&p.responseFields, src.decl)
 		}
+	case nodeVault:
+		if src.implicit {
+			add(&p.vaultFields, src.decl)
+		}
 	}
 	if dst.implicit && dst.name == nodeResponse && dst.inFields[fieldIndex(dst.inFields, e.dstField)].Name == "body" {
 		p.writesResponseBody = true
@@ -279,6 +288,7 @@ func (p *Plan) noteReads(e *edge, src, dst *pnode) {
 	}
 	sort.Ints(p.requestFields)
 	sort.Ints(p.responseFields)
+	sort.Ints(p.vaultFields)
 }
 
 func appendUnique(list []int, v int) []int {

@@ -85,9 +85,11 @@ type Run struct {
 	exitNode int
 	arrivals arrivals
 	current  int // the node running inline, for exits
-	failure  *NodeError
-	abort    error
-	trace    *tracer
+	// secrets are the vault values this request resolved.
+	secrets []string
+	failure *NodeError
+	abort   error
+	trace   *tracer
 }
 
 // NewRun prepares a run of the plan against one request.
@@ -355,6 +357,7 @@ func (r *Run) complete(id int, outs []any) {
 }
 
 func (r *Run) fail(id int, err error, outs []any) {
+	err = redactError(err, r.secrets)
 	nr := &r.nodes[id]
 	nr.status = statusError
 	nr.err = err
@@ -522,6 +525,9 @@ func (r *Run) runImplicit(ctx context.Context, id int) {
 		fields = p.requestFields
 	case p.serviceResponse:
 		fields, read = p.responseFields, r.ex.ServiceResponse
+	case p.vault:
+		r.runVault(id)
+		return
 	default:
 		r.fail(id, fmt.Errorf("implicit node %q is not supported", p.nodes[id].name), nil)
 		return
@@ -537,6 +543,27 @@ func (r *Run) runImplicit(ctx context.Context, id int) {
 		outs[f] = v
 	}
 	r.completeFields(id, outs, fields)
+}
+
+// runVault resolves the vault entries the plan reads; every value becomes a
+// secret of the request, masked wherever the run shows text (spec §8.2).
+func (r *Run) runVault(id int) {
+	p := r.plan
+	r.trace.run(id, nil)
+	outs := make([]any, len(p.vaultRefs))
+	for _, f := range p.vaultFields {
+		ref := p.vaultRefs[f]
+		v, err := p.opts.Secrets.resolve(ref)
+		if err != nil {
+			r.fail(id, fmt.Errorf("cannot resolve vault reference %q: %w", ref.entry, err), nil)
+			return
+		}
+		if v != "" {
+			r.secrets = append(r.secrets, v)
+		}
+		outs[f] = v
+	}
+	r.completeFields(id, outs, p.vaultFields)
 }
 
 func (r *Run) completeFields(id int, outs []any, fields []int) {

@@ -233,7 +233,46 @@ func (r *Run) Trace() *Trace {
 	if tr.Events == nil {
 		tr.Events = []TraceEvent{}
 	}
+	if len(r.secrets) > 0 {
+		// Secrets are known once the vault node ran, but may appear in
+		// anything recorded before or after: mask the whole trace.
+		for i := range tr.Events {
+			if vals := tr.Events[i].Values; vals != nil {
+				for j := range *vals {
+					(*vals)[j].Value = maskValue((*vals)[j].Value, r.secrets)
+				}
+			}
+		}
+		for i := range tr.Nodes {
+			tr.Nodes[i].Error = maskSecrets(tr.Nodes[i].Error, r.secrets)
+		}
+	}
 	return tr
+}
+
+// maskValue replaces the request's secrets inside every string of v. Maps
+// and arrays are the trace's own copies, changed in place.
+func maskValue(v any, secrets []string) any {
+	switch x := v.(type) {
+	case string:
+		return maskSecrets(x, secrets)
+	case map[string]any:
+		for k, e := range x {
+			x[k] = maskValue(e, secrets)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = maskValue(e, secrets)
+		}
+	}
+	return v
+}
+
+// Redact returns a copy of v as a trace would show it: members named like
+// credential headers masked and the request's vault values replaced
+// (spec §10, §12: tools print what a graph did through it).
+func (r *Run) Redact(v any) any {
+	return maskValue(redact(v), r.secrets)
 }
 
 // redact copies a value with the members named like credential headers

@@ -146,27 +146,29 @@ func Run(ctx context.Context, doc any, req Request, opts Options) (*Result, erro
 	}
 	res.Trace = run.Trace()
 	res.Calls = rec.calls(res.Trace)
-	res.redact()
+	res.redact(run)
 	return res, nil
 }
 
 // redact masks credential headers everywhere in the output, as the trace
 // does (spec §12).
-func (r *Result) redact() {
+func (r *Result) redact(run *engine.Run) {
 	for i := range r.Calls {
-		r.Calls[i].redact()
+		r.Calls[i].redact(run)
 	}
-	r.ServiceRequest.redact()
-	r.Response.redact()
+	r.ServiceRequest.redact(run)
+	r.Response.redact(run)
 }
 
-func (m *Message) redact() {
+func (m *Message) redact(run *engine.Run) {
 	if m == nil {
 		return
 	}
-	if h, ok := engine.Redact(map[string]any(m.Headers)).(map[string]any); ok {
+	if h, ok := run.Redact(map[string]any(m.Headers)).(map[string]any); ok {
 		m.Headers = h
 	}
+	m.URL = run.Redact(m.URL).(string)
+	m.Body = run.Redact(m.Body).(string)
 }
 
 // failureResponse is the 500 a failed plan answers (spec §5.4).

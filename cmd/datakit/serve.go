@@ -111,7 +111,7 @@ func buildPlugins(st *settings.Settings, logger *slog.Logger) (*gateway.Plugins,
 		MaxCallBodyBytes: st.DatakitMaxBodySize, JQTimeout: st.DatakitJqTimeout})
 	available := map[string]gateway.Plugin{
 		datakit.Name: datakit.New(datakit.Options{Registry: reg, NodeID: st.NodeID, Version: version,
-			Engine: engine.Options{PlanTimeout: st.DatakitPlanTimeout},
+			Engine: engine.Options{PlanTimeout: st.DatakitPlanTimeout, Secrets: engine.NewSecrets()},
 			Setting: func(name string) any {
 				v, _ := st.Lookup(name)
 				return v
