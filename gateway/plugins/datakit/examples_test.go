@@ -185,3 +185,29 @@ func TestReferenceChecks(t *testing.T) {
 		}
 	})
 }
+
+// TestVaultSecret is spec §13.3: a vault value reaches the call and never
+// the trace.
+func TestVaultSecret(t *testing.T) {
+	t.Setenv("MY_TOKEN", "s3cr3t-value")
+	token, tokenRec := mock(t, 200, `{"token_type":"Bearer","access_token":"abc"}`, 0)
+	upstream, _ := mock(t, 200, `{}`, 0)
+	gw := startGateway(t, serviceWith(upstream.URL, `
+          debug: true
+          resources: {vault: {token: "{vault://env/my-token}"}}
+          nodes:
+            - {name: STATIC_INPUTS, type: static, values: {headers: {Content-Type: application/x-www-form-urlencoded}, body: "grant_type=client_credentials"}}
+            - name: BUILD_HEADERS
+              type: jq
+              inputs: {headers: STATIC_INPUTS.headers, apikey: vault.token}
+              jq: '.headers * {"X-Api-Key": .apikey, "X-Echo": .apikey}'
+            - {name: AUTH_REQUEST, type: call, method: POST, url: `+token.URL+`/auth-token, inputs: {headers: BUILD_HEADERS, body: STATIC_INPUTS.body}}
+`))
+	resp, body := get(t, gw.URL+"/", http.Header{"X-Datakit-Debug-Trace": {"1"}})
+	if resp.StatusCode != 200 || tokenRec.count() != 1 || tokenRec.reqs[0].Header.Get("X-Api-Key") != "s3cr3t-value" {
+		t.Fatalf("status %d, token service saw %d requests", resp.StatusCode, tokenRec.count())
+	}
+	if strings.Contains(body, "s3cr3t-value") || !strings.Contains(body, `"X-Echo":"********"`) {
+		t.Errorf("trace shows the secret or lacks the masked value: %s", body)
+	}
+}
