@@ -161,6 +161,17 @@ func (ex *Exchange) FindConsumer(id, username, customID string) (*config.Consume
 	return nil, ErrNotFound
 }
 
+// FindCredential looks a key-auth key up in the snapshot and returns the
+// credential with its consumer.
+func (ex *Exchange) FindCredential(key string) (*config.KeyauthCredential, *config.Consumer, bool) {
+	cred := ex.snap.credentials[key]
+	if cred == nil || cred.Consumer == nil {
+		return nil, nil, false
+	}
+	c := ex.snap.consumers.byID[cred.Consumer.ID]
+	return cred, c, c != nil
+}
+
 // PluginState is kong.ctx.plugin for one instance.
 func (ex *Exchange) PluginState(inst any) map[string]any {
 	if ex.pluginState == nil {

@@ -114,6 +114,8 @@ type Snapshot struct {
 		byID, byUsername, byCustomID map[string]*config.Consumer
 	}
 	upstreams map[string]*upstreamEntry // by lower-cased name
+	// credentials are the key-auth credentials by key.
+	credentials map[string]*config.KeyauthCredential
 	limits    Limits
 	// transports are the upstream transports by Service (gateway.md §8.9);
 	// defaultTransport serves §7.8 routes.
@@ -161,6 +163,11 @@ func Build(ctx context.Context, e *config.Entities, opts BuildOptions) (*Snapsho
 		if c.CustomID != nil {
 			s.consumers.byCustomID[*c.CustomID] = c
 		}
+	}
+	s.credentials = make(map[string]*config.KeyauthCredential, len(e.KeyauthCredentials))
+	for i := range e.KeyauthCredentials {
+		c := &e.KeyauthCredentials[i]
+		s.credentials[c.Key] = c
 	}
 	if err := s.buildUpstreams(e, opts.Previous); err != nil {
 		return nil, err

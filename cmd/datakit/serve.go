@@ -19,6 +19,7 @@ import (
 	"github.com/datakit-gateway/datakit/gateway"
 	"github.com/datakit-gateway/datakit/gateway/config"
 	"github.com/datakit-gateway/datakit/gateway/plugins/datakit"
+	"github.com/datakit-gateway/datakit/gateway/plugins/keyauth"
 	"github.com/datakit-gateway/datakit/gateway/settings"
 	"github.com/datakit-gateway/datakit/nodes"
 )
@@ -116,12 +117,13 @@ func buildPlugins(st *settings.Settings, logger *slog.Logger) (*gateway.Plugins,
 				v, _ := st.Lookup(name)
 				return v
 			}}),
+		keyauth.Name: keyauth.New(version),
 	}
 	var loaded []gateway.Plugin
 	for _, name := range st.Plugins {
 		p, ok := available[name]
 		if !ok {
-			// key-auth and prometheus are part of later work.
+			// prometheus is part of later work.
 			logger.Warn("plugin not available in this build", "plugin", name)
 			continue
 		}
