@@ -1,0 +1,101 @@
+package admin
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+)
+
+// maxMultipartMemory bounds multipart parsing; the body is already capped
+// by admin_max_body_size.
+const maxMultipartMemory = 32 << 20
+
+// bodyOf returns the body protect read (empty for GET, DELETE).
+func bodyOf(r *http.Request) *requestBody {
+	if b, ok := r.Context().Value(bodyKey{}).(*requestBody); ok {
+		return b
+	}
+	return &requestBody{}
+}
+
+// decodeBody parses a write's body into plain values (§4.2): JSON as
+// encoding/json decodes it, forms through decodeForm. An empty body is {}.
+func decodeBody(b *requestBody) (map[string]any, error) {
+	if len(b.data) == 0 {
+		return map[string]any{}, nil
+	}
+	switch b.mediaType {
+	case "application/json":
+		var v any
+		if err := json.Unmarshal(b.data, &v); err != nil {
+			return nil, errBadJSON
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, errBadJSON
+		}
+		return m, nil
+	case "application/x-www-form-urlencoded", "multipart/form-data":
+		vals, err := formValues(b)
+		if err != nil {
+			return nil, errBadForm
+		}
+		m, err := decodeForm(vals)
+		if err != nil {
+			return nil, errBadForm
+		}
+		return m, nil
+	}
+	return nil, errUnsupportedMedia
+}
+
+// formValues reads the fields of a urlencoded or multipart body; a
+// multipart file part counts as a field holding the file's content
+// (`curl -F config=@kong.yml`).
+func formValues(b *requestBody) (url.Values, error) {
+	if b.mediaType == "application/x-www-form-urlencoded" {
+		return url.ParseQuery(string(b.data))
+	}
+	boundary := b.params["boundary"]
+	if boundary == "" {
+		return nil, errors.New("multipart body without boundary")
+	}
+	mr := multipart.NewReader(bytes.NewReader(b.data), boundary)
+	vals := url.Values{}
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			return vals, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		name := p.FormName()
+		data, err := io.ReadAll(io.LimitReader(p, maxMultipartMemory))
+		_ = p.Close()
+		if err != nil {
+			return nil, err
+		}
+		if name != "" {
+			vals.Add(name, string(data))
+		}
+	}
+}
+
+// decodeEntity parses an entity body; form values are coerced to the
+// collection's field types, JSON keeps its own.
+func (a *api) decodeEntity(r *http.Request, c *collection) (map[string]any, error) {
+	b := bodyOf(r)
+	in, err := decodeBody(b)
+	if err != nil {
+		return nil, err
+	}
+	if isForm(b.mediaType) {
+		in = coerce(c, in, a.schemas())
+	}
+	return in, nil
+}

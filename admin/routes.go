@@ -1,0 +1,109 @@
+package admin
+
+import "net/http"
+
+// routes registers every path of §4.3 that this node serves.
+func (a *api) routes(t *table) {
+	t.handle("/", methods{http.MethodGet: a.root})
+	t.handle("/status", methods{http.MethodGet: a.status})
+	t.handle("/status/ready", methods{http.MethodGet: a.ready})
+	t.handle("/endpoints", methods{http.MethodGet: a.listEndpoints})
+	t.handle("/plugins/enabled", methods{http.MethodGet: a.enabledPlugins})
+	t.handle("/schemas/plugins/validate", methods{http.MethodPost: a.validatePlugin})
+	t.handle("/schemas/plugins/{name}", methods{http.MethodGet: a.pluginSchema})
+	t.handle("/config", methods{http.MethodGet: a.getConfig, http.MethodPost: a.postConfig})
+
+	for _, c := range collections {
+		if c.nestedOnly {
+			continue
+		}
+		s := scope{c: c}
+		item := "/" + c.path + "/{" + c.entity + "}"
+		t.handle("/"+c.path, methods{http.MethodGet: a.list(s), http.MethodPost: a.create(s)})
+		t.handle(item, methods{http.MethodGet: a.get(s), http.MethodPut: a.put(s),
+			http.MethodPatch: a.patch(s), http.MethodDelete: a.remove(s)})
+		for _, field := range c.links {
+			parent := linkTargets[field]
+			t.handle(item+"/"+field, methods{http.MethodGet: a.link(c, field),
+				http.MethodPut: a.linkWrite(c, field, parent), http.MethodPatch: a.linkWrite(c, field, parent)})
+		}
+	}
+	for i := range nestings {
+		n := &nestings[i]
+		s := scope{c: n.child, n: n}
+		base := "/" + n.parent.path + "/{" + n.parent.entity + "}/" + n.path
+		t.handle(base, methods{http.MethodGet: a.list(s), http.MethodPost: a.create(s)})
+		t.handle(base+"/{"+n.child.entity+"}", methods{http.MethodGet: a.get(s), http.MethodPut: a.put(s),
+			http.MethodPatch: a.patch(s), http.MethodDelete: a.remove(s)})
+	}
+	for _, p := range emptyListings {
+		t.handle("/"+p, methods{http.MethodGet: a.emptyList})
+	}
+}
+
+// emptyList answers the listings of kinds datakit does not implement.
+func (a *api) emptyList(w http.ResponseWriter, r *http.Request) {
+	if _, err := parseListQuery(r); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, r, http.StatusOK, listBody{Data: nil, Next: nil})
+}
+
+// The handlers below pick the snapshot (database = off) or the store.
+
+func (a *api) list(s scope) http.HandlerFunc {
+	if a.dbless {
+		return a.snapshotList(s)
+	}
+	return a.storeList(s)
+}
+
+func (a *api) get(s scope) http.HandlerFunc {
+	if a.dbless {
+		return a.snapshotGet(s)
+	}
+	return a.storeGet(s)
+}
+
+func (a *api) link(c *collection, field string) http.HandlerFunc {
+	if a.dbless {
+		return a.snapshotLink(c, field)
+	}
+	return a.storeLink(c, field)
+}
+
+func (a *api) create(s scope) http.HandlerFunc {
+	if a.dbless {
+		return a.readOnly(s.c.entity)
+	}
+	return a.storeWrite(s, http.MethodPost)
+}
+
+func (a *api) put(s scope) http.HandlerFunc {
+	if a.dbless {
+		return a.readOnly(s.c.entity)
+	}
+	return a.storeWrite(s, http.MethodPut)
+}
+
+func (a *api) patch(s scope) http.HandlerFunc {
+	if a.dbless {
+		return a.readOnly(s.c.entity)
+	}
+	return a.storeWrite(s, http.MethodPatch)
+}
+
+func (a *api) remove(s scope) http.HandlerFunc {
+	if a.dbless {
+		return a.readOnly(s.c.entity)
+	}
+	return a.storeWrite(s, http.MethodDelete)
+}
+
+func (a *api) linkWrite(c *collection, field string, parent *collection) http.HandlerFunc {
+	if a.dbless {
+		return a.readOnly(parent.entity)
+	}
+	return a.storeLinkWrite(c, field, parent)
+}
