@@ -104,7 +104,7 @@ func TestProtectionWithToken(t *testing.T) {
 		{name: "token", req: req{path: "/endpoints", header: tok(map[string]string{})}, status: 200},
 		{name: "token skips host check", req: req{path: "/endpoints", header: tok(map[string]string{"Host": "gw.example.com"})}, status: 200},
 		{name: "browser form write with token", req: req{method: http.MethodPost, path: "/schemas/plugins/validate",
-			body: "name=datakit&config.nodes[1].name=A&config.nodes[1].type=static&config.nodes[1].values.a=1",
+			body:   "name=datakit&config.nodes[1].name=A&config.nodes[1].type=static&config.nodes[1].values.a=1",
 			header: tok(map[string]string{"Content-Type": formType, "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "same-origin"})},
 			status: 200, body: `{"message":"schema validation successful"}`},
 		{name: "cross-site still refused", req: req{method: http.MethodPost, path: "/schemas/plugins/validate", body: `{}`,
