@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -185,11 +186,15 @@ func queryFlag(r *http.Request, name string) bool {
 
 // writeJSON writes v as the response; HEAD gets the headers only.
 func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"message":"An unexpected error occurred"}`)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // next links keep their '&'
+	if err := enc.Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"message":"An unexpected error occurred"}`)
 	}
-	writeRaw(w, r, status, b)
+	writeRaw(w, r, status, bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }
 
 // writeRaw writes a JSON body already encoded.

@@ -30,6 +30,8 @@ type gwNode struct {
 	draining bool
 	// block, when set, is received from before a load proceeds (429 test).
 	block chan struct{}
+	// started, when set, is closed once a load begins.
+	started chan struct{}
 	// loads counts LoadDeclarative calls.
 	loads int
 }
@@ -48,6 +50,10 @@ func (n *gwNode) LoadDeclarative(ctx context.Context, doc []byte) error {
 	n.mu.Lock()
 	n.loads++
 	block := n.block
+	if n.started != nil {
+		close(n.started)
+		n.started = nil
+	}
 	n.mu.Unlock()
 	if block != nil {
 		<-block

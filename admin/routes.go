@@ -1,6 +1,9 @@
 package admin
 
-import "net/http"
+import (
+	"encoding/json"
+	"net/http"
+)
 
 // routes registers every path of §4.3 that this node serves.
 func (a *api) routes(t *table) {
@@ -47,7 +50,7 @@ func (a *api) emptyList(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, r, http.StatusOK, listBody{Data: nil, Next: nil})
+	writeJSON(w, r, http.StatusOK, listBody{Data: []json.RawMessage{}})
 }
 
 // The handlers below pick the snapshot (database = off) or the store.
