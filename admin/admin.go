@@ -101,6 +101,9 @@ type Options struct {
 	Database string
 	// Node is the running gateway.
 	Node Node
+	// Store is the datastore of the DB modes (a store.Store); unused with
+	// Database "off".
+	Store Store
 	// Plugins validates plugin configurations (cmd passes its
 	// *gateway.Plugins); nil means no plugin is loaded.
 	Plugins config.PluginSchemas

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/datakit-gateway/datakit/gateway/config"
+	"github.com/datakit-gateway/datakit/gateway/store"
 )
 
 // Kong's error codes (§4.7).
@@ -208,5 +209,45 @@ func writeRaw(w http.ResponseWriter, r *http.Request, status int, b []byte) {
 	}
 }
 
-// storeError maps the datastore's errors; nil when err is not one.
-func (a *api) storeError(err error) *Error { return nil }
+// storeError maps the datastore's errors (§4.7, §6.8); nil when err is
+// not one.
+func (a *api) storeError(err error) *Error {
+	var (
+		ue *store.UniqueError
+		pk *store.PrimaryKeyError
+		fk *store.ForeignKeyError
+		ur *store.UnresolvedError
+		re *store.ReferencedError
+		oe *store.OffsetError
+		se *store.SizeError
+	)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return errNotFound
+	case errors.Is(err, store.ErrUnavailable):
+		return errDatabaseUnreachable
+	case errors.Is(err, store.ErrDiskFull):
+		return &Error{Status: http.StatusServiceUnavailable, Message: store.ErrDiskFull.Error()}
+	case errors.Is(err, store.ErrReadOnly):
+		return &Error{Status: http.StatusServiceUnavailable, Message: store.ErrReadOnly.Error()}
+	case errors.As(err, &ue):
+		return &Error{Status: http.StatusConflict, Code: codeUniqueViolation, Message: ue.Error(), Fields: ue.Fields}
+	case errors.As(err, &pk):
+		return &Error{Status: http.StatusConflict, Code: codePrimaryKeyViolation, Message: pk.Error(),
+			Fields: map[string]any{"id": pk.ID}}
+	case errors.As(err, &fk):
+		return &Error{Status: http.StatusBadRequest, Code: codeForeignKeyViolation, Message: fk.Error(),
+			Fields: map[string]any{fk.Field: map[string]any{"id": fk.ID}}}
+	case errors.As(err, &ur):
+		return &Error{Status: http.StatusBadRequest, Code: codeForeignKeyUnresolved, Message: ur.Error(),
+			Fields: map[string]any{ur.Field: map[string]any{ur.KeyField: ur.Value}}}
+	case errors.As(err, &re):
+		return &Error{Status: http.StatusBadRequest, Code: codeForeignKeyViolation, Message: re.Error(),
+			Fields: map[string]any{"@referenced_by": string(re.By)}}
+	case errors.As(err, &oe):
+		return invalidOffset(oe.Offset, oe.Reason)
+	case errors.As(err, &se):
+		return invalidSize(se.Error())
+	}
+	return nil
+}

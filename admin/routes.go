@@ -59,12 +59,18 @@ func (a *api) list(s scope) http.HandlerFunc {
 	if a.dbless {
 		return a.snapshotList(s)
 	}
+	if a.opts.Store == nil {
+		return a.noStore
+	}
 	return a.storeList(s)
 }
 
 func (a *api) get(s scope) http.HandlerFunc {
 	if a.dbless {
 		return a.snapshotGet(s)
+	}
+	if a.opts.Store == nil {
+		return a.noStore
 	}
 	return a.storeGet(s)
 }
@@ -73,12 +79,18 @@ func (a *api) link(c *collection, field string) http.HandlerFunc {
 	if a.dbless {
 		return a.snapshotLink(c, field)
 	}
+	if a.opts.Store == nil {
+		return a.noStore
+	}
 	return a.storeLink(c, field)
 }
 
 func (a *api) create(s scope) http.HandlerFunc {
 	if a.dbless {
 		return a.readOnly(s.c.entity)
+	}
+	if a.opts.Store == nil {
+		return a.noStore
 	}
 	return a.storeWrite(s, http.MethodPost)
 }
@@ -87,12 +99,18 @@ func (a *api) put(s scope) http.HandlerFunc {
 	if a.dbless {
 		return a.readOnly(s.c.entity)
 	}
+	if a.opts.Store == nil {
+		return a.noStore
+	}
 	return a.storeWrite(s, http.MethodPut)
 }
 
 func (a *api) patch(s scope) http.HandlerFunc {
 	if a.dbless {
 		return a.readOnly(s.c.entity)
+	}
+	if a.opts.Store == nil {
+		return a.noStore
 	}
 	return a.storeWrite(s, http.MethodPatch)
 }
@@ -101,6 +119,9 @@ func (a *api) remove(s scope) http.HandlerFunc {
 	if a.dbless {
 		return a.readOnly(s.c.entity)
 	}
+	if a.opts.Store == nil {
+		return a.noStore
+	}
 	return a.storeWrite(s, http.MethodDelete)
 }
 
@@ -108,5 +129,11 @@ func (a *api) linkWrite(c *collection, field string, parent *collection) http.Ha
 	if a.dbless {
 		return a.readOnly(parent.entity)
 	}
+	if a.opts.Store == nil {
+		return a.noStore
+	}
 	return a.storeLinkWrite(c, field, parent)
 }
+
+// noStore answers in a DB mode without a datastore.
+func (a *api) noStore(w http.ResponseWriter, r *http.Request) { a.fail(w, r, errDatabaseUnreachable) }
