@@ -76,6 +76,10 @@ func New(opts Options) *Gateway {
 	return g
 }
 
+// Stats are the proxy's request counters: all requests so far, and those in
+// flight.
+func (g *Gateway) Stats() (total, inflight int64) { return g.total.Load(), g.inflight.Load() }
+
 // Swap installs a new snapshot; in-flight requests finish on theirs.
 func (g *Gateway) Swap(s *Snapshot) { g.snap.Store(s) }
 

@@ -25,6 +25,9 @@ type ListenAddr struct {
 type ServerOptions struct {
 	Proxy  []ListenAddr
 	Status []ListenAddr
+	// Admin listeners serve AdminHandler.
+	Admin        []ListenAddr
+	AdminHandler http.Handler
 	// Timeouts of the proxy listeners (gateway.md §10.1).
 	ReadHeaderTimeout, IdleTimeout time.Duration
 	MaxHeaderBytes                 int
@@ -39,14 +42,15 @@ type Server struct {
 	g        *Gateway
 	opts     ServerOptions
 	servers  []*http.Server
-	bound    []listenerState
+	bound    []ListenerState
 	draining atomic.Bool
 	wg       sync.WaitGroup
 	// ConfigError is the last failed reload, shown in /status.
 	configError atomic.Pointer[string]
 }
 
-type listenerState struct {
+// ListenerState is one bound listener.
+type ListenerState struct {
 	Address string `json:"address"`
 	SSL     bool   `json:"ssl"`
 	Bound   bool   `json:"bound"`
@@ -75,6 +79,11 @@ func (s *Server) Start() error {
 	for _, a := range s.opts.Status {
 		binds = append(binds, bind{a, s.statusHandler(), false})
 	}
+	if s.opts.AdminHandler != nil {
+		for _, a := range s.opts.Admin {
+			binds = append(binds, bind{a, s.opts.AdminHandler, false})
+		}
+	}
 	for _, b := range binds {
 		ln, err := net.Listen("tcp", b.addr.Address)
 		if err != nil {
@@ -95,7 +104,7 @@ func (s *Server) Start() error {
 			ln = tls.NewListener(ln, b.addr.TLS)
 		}
 		s.servers = append(s.servers, srv)
-		s.bound = append(s.bound, listenerState{Address: ln.Addr().String(), SSL: b.addr.TLS != nil, Bound: true})
+		s.bound = append(s.bound, ListenerState{Address: ln.Addr().String(), SSL: b.addr.TLS != nil, Bound: true})
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -121,6 +130,20 @@ func (s *Server) closeAll() {
 		_ = srv.Close()
 	}
 }
+
+// Draining reports whether the server is draining.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// ConfigError is the last failed reload, or "".
+func (s *Server) ConfigError() string {
+	if p := s.configError.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// Listeners are the bound listeners as /status shows them.
+func (s *Server) Listeners() []ListenerState { return s.bound }
 
 // SetConfigError records the last failed reload (nil clears it).
 func (s *Server) SetConfigError(err error) {

@@ -60,6 +60,9 @@ func NewPlugins(ps ...Plugin) *Plugins {
 	return p
 }
 
+// All are the loaded plugins in priority order.
+func (p *Plugins) All() []Plugin { return append([]Plugin(nil), p.order...) }
+
 // PluginSchema implements config.PluginSchemas.
 func (p *Plugins) PluginSchema(name string) (config.PluginSchema, bool) {
 	pl, ok := p.byName[name]
@@ -116,7 +119,7 @@ type Snapshot struct {
 	upstreams map[string]*upstreamEntry // by lower-cased name
 	// credentials are the key-auth credentials by key.
 	credentials map[string]*config.KeyauthCredential
-	limits    Limits
+	limits      Limits
 	// transports are the upstream transports by Service (gateway.md §8.9);
 	// defaultTransport serves §7.8 routes.
 	transports       map[*config.Service]*http.Transport
@@ -320,6 +323,9 @@ func (s *Snapshot) findConsumer(id, username, customID string) *config.Consumer 
 }
 
 func (s *Snapshot) upstream(name string) *upstreamEntry { return s.upstreams[strings.ToLower(name)] }
+
+// LoadedAt is when the snapshot was built.
+func (s *Snapshot) LoadedAt() time.Time { return s.loadedAt }
 
 // Hash is the configuration hash the snapshot was built from.
 func (s *Snapshot) Hash() string { return s.hash }

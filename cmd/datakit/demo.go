@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/datakit-gateway/datakit/demo"
 	"github.com/datakit-gateway/datakit/gateway/settings"
@@ -56,7 +55,10 @@ Two APIs called in parallel, merged by jq, answered by an exit node:
 A debug trace of a graph run (debug: true plus the trace header):
   curl -s -H 'X-DataKit-Debug-Trace: 1' %s/debug
 
+The running configuration through the Admin API:
+  curl -s http://%s/config
+
 Status: curl -s http://%s/status
-`, services.Token, services.Upstream, proxy, proxy, proxy, strings.TrimPrefix(addrs[len(addrs)-1], "http://"))
+`, services.Token, services.Upstream, proxy, proxy, proxy, st.AdminListen[0].Address(), st.StatusListen[0].Address())
 	})
 }

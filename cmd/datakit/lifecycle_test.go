@@ -24,6 +24,7 @@ func startNode(t *testing.T, file string, extra ...string) (proxy, status string
 	t.Helper()
 	st, err := settings.Load(settings.LoadOptions{SearchPaths: []string{}, Overrides: append([]string{
 		"database=off", "declarative_config=" + file, "proxy_listen=127.0.0.1:0", "status_listen=127.0.0.1:0",
+		"admin_listen=127.0.0.1:0",
 		"log_level=error"}, extra...)})
 	if err != nil {
 		t.Fatal(err)

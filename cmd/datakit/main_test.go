@@ -129,7 +129,7 @@ func TestDemoConfiguration(t *testing.T) {
 	}
 	defer services.Close()
 	st, err := settings.Load(settings.LoadOptions{Overrides: []string{"database=off", "proxy_listen=127.0.0.1:0",
-		"status_listen=127.0.0.1:0", "declarative_config_string=" + string(services.Config())}, SearchPaths: []string{}})
+		"status_listen=127.0.0.1:0", "admin_listen=127.0.0.1:0", "declarative_config_string=" + string(services.Config())}, SearchPaths: []string{}})
 	if err != nil {
 		t.Fatal(err)
 	}

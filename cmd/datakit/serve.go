@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/datakit-gateway/datakit/admin"
 	"github.com/datakit-gateway/datakit/engine"
 	"github.com/datakit-gateway/datakit/gateway"
 	"github.com/datakit-gateway/datakit/gateway/config"
@@ -180,6 +181,18 @@ func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
 	for _, l := range st.StatusListen {
 		opts.Status = append(opts.Status, gateway.ListenAddr{Address: l.Address()})
 	}
+	for _, l := range st.AdminListen {
+		a := gateway.ListenAddr{Address: l.Address()}
+		if l.SSL {
+			cfg, err := tlsConfig(st.AdminSSLCert, st.AdminSSLCertKey, false)
+			if err != nil {
+				return nil, fmt.Errorf("admin_listen %s: %w", l.Address(), err)
+			}
+			a.TLS = cfg
+		}
+		opts.Admin = append(opts.Admin, a)
+	}
+	opts.AdminHandler = admin.New(adminOptions(n, st))
 	n.server = gateway.NewServer(gw, opts)
 	return n, nil
 }

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+
+	"github.com/datakit-gateway/datakit/admin"
+	"github.com/datakit-gateway/datakit/gateway/config"
+	"github.com/datakit-gateway/datakit/gateway/settings"
+)
+
+// adminNode adapts the running node to the Admin API's view of it.
+type adminNode struct{ n *node }
+
+var _ admin.Node = adminNode{}
+
+func (a adminNode) Active() (*config.Entities, string) {
+	snap := a.n.gw.Snapshot()
+	if snap == nil {
+		return nil, ""
+	}
+	return snap.Entities(), snap.Hash()
+}
+
+func (a adminNode) LoadDeclarative(ctx context.Context, doc []byte) error {
+	return a.n.gw.LoadDeclarative(ctx, doc, a.n.build)
+}
+
+func (a adminNode) Status() admin.Status {
+	total, inflight := a.n.gw.Stats()
+	st := admin.Status{
+		Server:      admin.ServerStatus{TotalRequests: total, ConnectionsActive: inflight},
+		ConfigError: a.n.server.ConfigError(),
+		Draining:    a.n.server.Draining(),
+	}
+	if snap := a.n.gw.Snapshot(); snap != nil {
+		st.Hash, st.LoadedAt, st.Ready = snap.Hash(), snap.LoadedAt(), true
+		st.Empty = snap.Entities() == nil || snap.Entities().Count() == 0
+	}
+	for _, l := range a.n.server.Listeners() {
+		st.Listeners = append(st.Listeners, admin.Listener{Address: l.Address, SSL: l.SSL, Bound: l.Bound})
+	}
+	return st
+}
+
+// adminOptions configure the Admin API of the node (DB-less mode).
+func adminOptions(n *node, st *settings.Settings) admin.Options {
+	loaded := n.plugins.All()
+	infos := make([]admin.PluginInfo, 0, len(loaded))
+	for _, p := range loaded {
+		infos = append(infos, admin.PluginInfo{Name: p.Name(), Version: p.Version(), Priority: p.Priority()})
+	}
+	opts := admin.Options{
+		Database: st.Database, Node: adminNode{n}, Plugins: n.plugins, LoadedPlugins: infos,
+		Configuration: st.Public(), NodeID: st.NodeID, Version: version,
+		AdminToken: st.AdminToken.Reveal(), AllowedHosts: st.AdminAllowedHosts, GUIOrigins: st.AdminGUIOrigin,
+		MaxBodySize: st.AdminMaxBodySize, Logger: n.logger,
+		LatencyHeader: st.Headers.Has(settings.HeaderAdminLatency),
+	}
+	if st.Headers.Has(settings.HeaderServer) {
+		opts.ServerHeader = "datakit/" + version
+	}
+	return opts
+}
