@@ -51,43 +51,50 @@ var errCacheKey = errors.New("cache key is required")
 func cacheKind(deps Deps) engine.Kind {
 	return engine.KindFunc(func(a *engine.Attrs) *engine.Decl {
 		res, _ := a.Resource("cache").(*cacheResource)
-		if res == nil || !res.strategyGiven {
-			a.Errorf("type", "cache nodes require resources.cache.strategy")
-		}
-		ttl := time.Duration(a.Int("ttl", 0, 1, math.MaxInt64))
-		bypass := a.Bool("bypass_on_error", false)
-		d := &engine.Decl{
-			IO:      engine.KeyInput | engine.KeyInputs | engine.KeyOutput | engine.KeyOutputs,
-			Inputs:  slices.Clone(cacheInputs), // the engine owns what it is given
-			Outputs: slices.Clone(cacheOutputs),
-			Async:   res != nil && res.strategy == cacheRedis, // network I/O
-		}
-		if res == nil || res.strategy == "" {
-			return d // an error was recorded; the plan is never built
-		}
-		d.Build = func(b *engine.BuildInfo) (engine.Node, error) {
-			n := &cacheNode{
-				name:   b.Name,
-				prefix: "datakit:" + b.PluginID + ":",
-				ttl:    cacheDefaultTTL,
-				bypass: bypass,
-			}
-			if ttl > 0 {
-				n.ttl = min(ttl*time.Second, cacheMaxTTL)
-			}
-			var err error
-			if res.strategy == cacheRedis {
-				n.store, err = deps.Caches.redisServer(res.redis)
-			} else {
-				n.store, err = deps.Caches.memoryDict(res.dictionary)
-			}
-			if err != nil {
-				return nil, err
-			}
-			return n, nil
-		}
-		return d
+		return cacheDecl(deps, a, res)
 	})
+}
+
+// cacheDecl decodes a cache node's attributes given the decoded
+// resources.cache (nil when absent).
+func cacheDecl(deps Deps, a *engine.Attrs, res *cacheResource) *engine.Decl {
+	if res == nil || !res.strategyGiven {
+		a.Errorf("type", "cache nodes require resources.cache.strategy")
+	}
+	ttl := a.Int("ttl", 0, 1, math.MaxInt64) // seconds; 0: unset
+	bypass := a.Bool("bypass_on_error", false)
+	d := &engine.Decl{
+		IO:      engine.KeyInput | engine.KeyInputs | engine.KeyOutput | engine.KeyOutputs,
+		Inputs:  slices.Clone(cacheInputs), // the engine owns what it is given
+		Outputs: slices.Clone(cacheOutputs),
+		Async:   res != nil && res.strategy == cacheRedis, // network I/O
+	}
+	d.Build = func(b *engine.BuildInfo) (engine.Node, error) {
+		if res == nil || res.strategy == "" {
+			// Unreachable: Decode recorded an error, so nothing is built.
+			return nil, errors.New("resources.cache.strategy is not set")
+		}
+		n := &cacheNode{
+			name:   b.Name,
+			prefix: "datakit:" + b.PluginID + ":",
+			ttl:    cacheDefaultTTL,
+			bypass: bypass,
+		}
+		if ttl > 0 {
+			n.ttl = time.Duration(min(ttl, int64(cacheMaxTTL/time.Second))) * time.Second
+		}
+		var err error
+		if res.strategy == cacheRedis {
+			n.store, err = deps.Caches.redisServer(res.redis)
+		} else {
+			n.store, err = deps.Caches.memoryDict(res.dictionary)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return n, nil
+	}
+	return d
 }
 
 // cacheNode is a compiled cache node; immutable and safe for concurrent use.
