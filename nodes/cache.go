@@ -167,7 +167,7 @@ func (n *cacheNode) ttlFor(v any) (time.Duration, error) {
 	case float64:
 		secs = x
 	}
-	if !(secs >= 1) { // also every non-number, which the engine's check lets through only in tests
+	if !(secs >= 1) { // non-numbers too, though the engine's type check keeps them out
 		b, _ := engine.EncodeJSON(v)
 		return 0, fmt.Errorf("invalid ttl: %s", b)
 	}
