@@ -39,6 +39,11 @@ type Deps struct {
 	// JQTimeout bounds one jq evaluation (datakit_jq_timeout); zero value:
 	// 1000 ms.
 	JQTimeout time.Duration
+	// Caches are the process's cache stores (memory dictionaries, Redis
+	// clients), shared by every plan compiled with the registry; the caller
+	// closes them. Zero value: Register creates stores private to the
+	// registry, never closed.
+	Caches *CacheStores
 }
 
 func (d Deps) withDefaults() Deps {

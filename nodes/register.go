@@ -2,12 +2,20 @@ package nodes
 
 import "github.com/datakit-gateway/datakit/engine"
 
-// Register adds the node types to reg, built with deps.
+// Register adds the node types and the `cache` resource to reg, built with
+// deps. Without deps.Caches the registry gets cache stores of its own, whose
+// Redis clients are never closed: long-running processes pass theirs.
 func Register(reg *engine.Registry, deps Deps) {
 	deps = deps.withDefaults()
+	if deps.Caches == nil {
+		deps.Caches = NewCacheStores()
+	}
 	reg.Register("static", staticKind())
 	reg.Register("jq", jqKind(deps))
 	reg.Register("call", callKind(deps))
 	reg.Register("exit", exitKind())
 	reg.Register("property", propertyKind())
+	reg.Register("branch", branchKind())
+	reg.Register("cache", cacheKind(deps))
+	reg.RegisterResource("cache", decodeCacheResource)
 }
