@@ -8,6 +8,7 @@ import (
 
 	"github.com/datakit-gateway/datakit/gateway/config"
 	"github.com/datakit-gateway/datakit/gateway/settings"
+	"github.com/datakit-gateway/datakit/nodes"
 )
 
 // runConfig is `datakit config validate FILE` (gateway.md §5.6): plugins are
@@ -32,7 +33,9 @@ func runConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitInvalid
 	}
-	plugins, err := buildPlugins(st, newLogger(st, io.Discard))
+	caches := nodes.NewCacheStores()
+	defer caches.Close()
+	plugins, err := buildPlugins(st, newLogger(st, io.Discard), caches)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitInvalid

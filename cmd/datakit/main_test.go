@@ -45,7 +45,7 @@ func TestGraphValidate(t *testing.T) {
 	}{
 		{"valid", []string{"graph", "validate", good}, 0, good + ": ok\n"},
 		{"invalid", []string{"graph", "validate", bad}, 1, bad + `: nodes[0] "A" (jq): jq: required field missing` + "\n" +
-			bad + `: nodes[1] "A" (nope): type: unknown node type "nope"; expected one of: call, exit, jq, property, static` + "\n" +
+			bad + `: nodes[1] "A" (nope): type: unknown node type "nope"; expected one of: ` + strings.Join(registry().Types(), ", ") + "\n" +
 			bad + `: nodes[1] "A" (nope): name: duplicate node name (first used by nodes[0])` + "\n"},
 		{"several", []string{"graph", "validate", good, bad}, 1, ""},
 		{"unreadable", []string{"graph", "validate", "/nonexistent.yaml"}, 2, ""},

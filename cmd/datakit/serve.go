@@ -96,6 +96,7 @@ type node struct {
 	plugins *gateway.Plugins
 	server  *gateway.Server
 	build   gateway.BuildOptions
+	caches  *nodes.CacheStores // closed when the node stops
 }
 
 func newLogger(st *settings.Settings, w io.Writer) *slog.Logger {
@@ -107,9 +108,9 @@ func newLogger(st *settings.Settings, w io.Writer) *slog.Logger {
 }
 
 // buildPlugins registers the bundled plugins the settings enable.
-func buildPlugins(st *settings.Settings, logger *slog.Logger) (*gateway.Plugins, error) {
+func buildPlugins(st *settings.Settings, logger *slog.Logger, caches *nodes.CacheStores) (*gateway.Plugins, error) {
 	reg := engine.NewRegistry()
-	nodes.Register(reg, nodes.Deps{Version: version, Logger: logger,
+	nodes.Register(reg, nodes.Deps{Version: version, Logger: logger, Caches: caches,
 		MaxCallBodyBytes: st.DatakitMaxBodySize, JQTimeout: st.DatakitJqTimeout})
 	available := map[string]gateway.Plugin{
 		datakit.Name: datakit.New(datakit.Options{Registry: reg, NodeID: st.NodeID, Version: version,
@@ -135,8 +136,10 @@ func buildPlugins(st *settings.Settings, logger *slog.Logger) (*gateway.Plugins,
 
 // newNode loads the declarative configuration and prepares the listeners.
 func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
-	plugins, err := buildPlugins(st, logger)
+	caches := nodes.NewCacheStores()
+	plugins, err := buildPlugins(st, logger, caches)
 	if err != nil {
+		caches.Close()
 		return nil, err
 	}
 	limits := gateway.Limits{
@@ -158,9 +161,10 @@ func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
 		}
 	}
 	gw := gateway.New(gwOpts)
-	n := &node{st: st, logger: logger, gw: gw, plugins: plugins,
+	n := &node{st: st, logger: logger, gw: gw, plugins: plugins, caches: caches,
 		build: gateway.BuildOptions{Plugins: plugins, Limits: limits, Logger: logger, UpstreamTLS: upstreamTLS}}
 	if err := n.load(); err != nil {
+		caches.Close()
 		return nil, err
 	}
 	opts := gateway.ServerOptions{ReadHeaderTimeout: st.ClientHeaderTimeout, IdleTimeout: st.KeepaliveTimeout,
@@ -271,6 +275,7 @@ func (n *node) load() error {
 // run serves until SIGINT/SIGTERM, reloading on SIGHUP; ready, if non-nil,
 // is called once the listeners are bound.
 func (n *node) run(ctx context.Context, ready func(addrs []string)) int {
+	defer n.caches.Close()
 	// Signals are caught before anything is announced: a SIGHUP right after
 	// start reloads rather than kills.
 	sigs := make(chan os.Signal, 2)
