@@ -126,6 +126,7 @@ type Snapshot struct {
 	transportsByKey  map[transportKey]*http.Transport
 	defaultTransport *http.Transport
 	hash             string
+	revision         int64 // database revision; 0 in DB-less mode
 	loadedAt         time.Time
 }
 

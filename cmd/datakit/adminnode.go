@@ -32,8 +32,11 @@ func (a adminNode) Status() admin.Status {
 		ConfigError: a.n.server.ConfigError(),
 		Draining:    a.n.server.Draining(),
 	}
+	if a.n.store != nil {
+		st.DatabaseReachable = a.n.store.Reachable()
+	}
 	if snap := a.n.gw.Snapshot(); snap != nil {
-		st.Hash, st.LoadedAt, st.Ready = snap.Hash(), snap.LoadedAt(), true
+		st.Hash, st.LoadedAt, st.Ready, st.Revision = snap.Hash(), snap.LoadedAt(), true, snap.Revision()
 		st.Empty = snap.Entities() == nil || snap.Entities().Count() == 0
 	}
 	for _, l := range a.n.server.Listeners() {
@@ -50,7 +53,7 @@ func adminOptions(n *node, st *settings.Settings) admin.Options {
 		infos = append(infos, admin.PluginInfo{Name: p.Name(), Version: p.Version(), Priority: p.Priority()})
 	}
 	opts := admin.Options{
-		Database: st.Database, Node: adminNode{n}, Plugins: n.plugins, LoadedPlugins: infos,
+		Database: st.Database, Node: adminNode{n}, Plugins: n.plugins, LoadedPlugins: infos, Store: n.store,
 		Configuration: st.Public(), NodeID: st.NodeID, Version: version,
 		AdminToken: st.AdminToken.Reveal(), AllowedHosts: st.AdminAllowedHosts, GUIOrigins: st.AdminGUIOrigin,
 		MaxBodySize: st.AdminMaxBodySize, Logger: n.logger,

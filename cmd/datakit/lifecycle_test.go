@@ -22,10 +22,15 @@ import (
 // channel.
 func startNode(t *testing.T, file string, extra ...string) (proxy, status string, exit <-chan int) {
 	t.Helper()
-	st, err := settings.Load(settings.LoadOptions{SearchPaths: []string{}, Overrides: append([]string{
-		"database=off", "declarative_config=" + file, "proxy_listen=127.0.0.1:0", "status_listen=127.0.0.1:0",
-		"admin_listen=127.0.0.1:0",
-		"log_level=error"}, extra...)})
+	return startNodeWith(t, append([]string{"database=off", "declarative_config=" + file, "proxy_listen=127.0.0.1:0",
+		"status_listen=127.0.0.1:0", "admin_listen=127.0.0.1:0", "log_level=error"}, extra...), nil)
+}
+
+// startNodeWith runs a node with these settings; all its bound addresses
+// (proxy, status, admin) go to addrs when non-nil.
+func startNodeWith(t *testing.T, overrides []string, addrs *[]string) (proxy, status string, exit <-chan int) {
+	t.Helper()
+	st, err := settings.Load(settings.LoadOptions{SearchPaths: []string{}, Overrides: overrides})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,11 +38,14 @@ func startNode(t *testing.T, file string, extra ...string) (proxy, status string
 	if err != nil {
 		t.Fatal(err)
 	}
-	addrs := make(chan []string, 1)
+	bound := make(chan []string, 1)
 	done := make(chan int, 1)
-	go func() { done <- n.run(context.Background(), func(a []string) { addrs <- a }) }()
+	go func() { done <- n.run(context.Background(), func(a []string) { bound <- a }) }()
 	select {
-	case a := <-addrs:
+	case a := <-bound:
+		if addrs != nil {
+			*addrs = a
+		}
 		return "http://" + a[0], "http://" + a[1], done
 	case code := <-done:
 		t.Fatalf("node exited with %d before it was ready", code)

@@ -22,6 +22,7 @@ import (
 	"github.com/datakit-gateway/datakit/gateway/plugins/datakit"
 	"github.com/datakit-gateway/datakit/gateway/plugins/keyauth"
 	"github.com/datakit-gateway/datakit/gateway/settings"
+	"github.com/datakit-gateway/datakit/gateway/store"
 	"github.com/datakit-gateway/datakit/nodes"
 )
 
@@ -69,12 +70,6 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitInvalid
 	}
-	if st.Database != "off" {
-		// The datastores arrive with the Admin API; until then only DB-less
-		// mode runs.
-		fmt.Fprintf(stderr, "database = %s is not available in this build yet: run with --database off --declarative-config FILE\n", st.Database)
-		return exitInvalid
-	}
 	logger := newLogger(st, stderr)
 	node, err := newNode(st, logger)
 	if err != nil {
@@ -82,6 +77,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		return exitInvalid
 	}
 	if f.check {
+		node.close()
 		fmt.Fprintln(stdout, "configuration OK")
 		return exitOK
 	}
@@ -97,6 +93,7 @@ type node struct {
 	server  *gateway.Server
 	build   gateway.BuildOptions
 	caches  *nodes.CacheStores // closed when the node stops
+	store   store.Store        // nil with database = off; closed when the node stops
 }
 
 func newLogger(st *settings.Settings, w io.Writer) *slog.Logger {
@@ -163,8 +160,16 @@ func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
 	gw := gateway.New(gwOpts)
 	n := &node{st: st, logger: logger, gw: gw, plugins: plugins, caches: caches,
 		build: gateway.BuildOptions{Plugins: plugins, Limits: limits, Logger: logger, UpstreamTLS: upstreamTLS}}
+	if st.Database != "off" {
+		s, err := openStore(context.Background(), st, logger)
+		if err != nil {
+			caches.Close()
+			return nil, err
+		}
+		n.store = s
+	}
 	if err := n.load(); err != nil {
-		caches.Close()
+		n.close()
 		return nil, err
 	}
 	opts := gateway.ServerOptions{ReadHeaderTimeout: st.ClientHeaderTimeout, IdleTimeout: st.KeepaliveTimeout,
@@ -250,8 +255,21 @@ func tlsConfig(certFile, keyFile string, h2 bool) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// load reads the declarative configuration (DB-less) and swaps it in.
+// close releases the node's store and caches.
+func (n *node) close() {
+	if n.store != nil {
+		_ = n.store.Close()
+	}
+	n.caches.Close()
+}
+
+// load reads the configuration — from the database, or the declarative
+// document in DB-less mode — and swaps it in.
 func (n *node) load() error {
+	if n.store != nil {
+		_, err := n.gw.LoadFrom(context.Background(), n.store, n.build)
+		return err
+	}
 	var data []byte
 	switch {
 	case n.st.DeclarativeConfigString != "":
@@ -275,7 +293,22 @@ func (n *node) load() error {
 // run serves until SIGINT/SIGTERM, reloading on SIGHUP; ready, if non-nil,
 // is called once the listeners are bound.
 func (n *node) run(ctx context.Context, ready func(addrs []string)) int {
-	defer n.caches.Close()
+	defer n.close()
+	if n.store != nil {
+		syncCtx, stopSync := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			n.gw.Sync(syncCtx, n.store, gateway.SyncOptions{Build: n.build, Debounce: n.st.DBUpdateDebounce,
+				OnResult: func(rev int64, err error) {
+					n.server.SetConfigError(err)
+					if err != nil {
+						n.logger.Error("configuration rebuild failed; keeping the running one", "revision", rev, "error", err)
+					}
+				}})
+		}()
+		defer func() { stopSync(); <-done }()
+	}
 	// Signals are caught before anything is announced: a SIGHUP right after
 	// start reloads rather than kills.
 	sigs := make(chan os.Signal, 2)
