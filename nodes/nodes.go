@@ -39,6 +39,9 @@ type Deps struct {
 	// JQTimeout bounds one jq evaluation (datakit_jq_timeout); zero value:
 	// 1000 ms.
 	JQTimeout time.Duration
+	// Now is the clock of the JWT nodes (iat/nbf/exp, expiry checks); zero
+	// value: time.Now.
+	Now func() time.Time
 }
 
 func (d Deps) withDefaults() Deps {
@@ -53,6 +56,9 @@ func (d Deps) withDefaults() Deps {
 	}
 	if d.JQTimeout == 0 {
 		d.JQTimeout = time.Second
+	}
+	if d.Now == nil {
+		d.Now = time.Now
 	}
 	return d
 }

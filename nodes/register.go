@@ -10,4 +10,9 @@ func Register(reg *engine.Registry, deps Deps) {
 	reg.Register("call", callKind(deps))
 	reg.Register("exit", exitKind())
 	reg.Register("property", propertyKind())
+	reg.Register("xml_to_json", xmlToJSONKind())
+	reg.Register("json_to_xml", jsonToXMLKind())
+	reg.Register("jwt_decode", jwtDecodeKind())
+	reg.Register("jwt_sign", jwtSignKind(deps))
+	reg.Register("jwt_verify", jwtVerifyKind(deps))
 }
