@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 
@@ -116,7 +117,7 @@ func (n *xmlToJSONNode) convert(s string) (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("xpath: expression must select elements, got %s", xpathResultType(res))
 	}
-	var out []any
+	var selected []*xmlNode
 	for it.MoveNext() {
 		nav, ok := it.Current().(*xmlNavigator)
 		if !ok || nav.attr >= 0 {
@@ -129,7 +130,14 @@ func (n *xmlToJSONNode) convert(s string) (any, error) {
 		if e.kind != xpath.ElementNode {
 			continue // text
 		}
-		out = append(out, map[string]any{e.name(): n.value(e)})
+		selected = append(selected, e)
+	}
+	// Unions come in evaluation order: convert in document order, once each.
+	slices.SortStableFunc(selected, func(a, b *xmlNode) int { return a.pos - b.pos })
+	selected = slices.Compact(selected)
+	out := make([]any, len(selected))
+	for i, e := range selected {
+		out[i] = map[string]any{e.name(): n.value(e)}
 	}
 	switch len(out) {
 	case 0:
@@ -243,6 +251,7 @@ type xmlNode struct {
 	data     string     // text nodes
 	parent   *xmlNode
 	index    int // position in parent.children
+	pos      int // position in document order
 	children []*xmlNode
 }
 
@@ -326,7 +335,7 @@ func parseXML(s string) (*xmlNode, error) {
 			if elements++; elements > xmlMaxElements {
 				return nil, errXMLElements
 			}
-			e := &xmlNode{kind: xpath.ElementNode, space: t.Name.Space, local: t.Name.Local, parent: cur}
+			e := &xmlNode{kind: xpath.ElementNode, space: t.Name.Space, local: t.Name.Local, parent: cur, pos: elements}
 			if len(t.Attr) > 0 {
 				e.attrs = make([]xml.Attr, len(t.Attr))
 				copy(e.attrs, t.Attr) // RawToken's strings are already copies
