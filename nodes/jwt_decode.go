@@ -101,6 +101,9 @@ func parseJWT(v any) (*jwtToken, error) {
 		return nil, errMalformedToken
 	}
 	s = strings.TrimSpace(s)
+	if strings.EqualFold(s, "bearer") {
+		return nil, errTokenMissing // a scheme without credentials
+	}
 	if len(s) > 7 && strings.EqualFold(s[:6], "bearer") && (s[6] == ' ' || s[6] == '\t') {
 		s = strings.TrimSpace(s[7:])
 	}
