@@ -34,8 +34,8 @@ func jwtSignKind(deps Deps) engine.Kind {
 		if a.Required("algorithm") {
 			n.alg = a.OneOf("algorithm", "", jwtAlgorithms...)
 		}
-		n.expiresIn = a.Int("expires_in", 300, 1, math.MaxInt32)
-		n.notBefore = a.Int("not_before", 0, 0, math.MaxInt32)
+		n.expiresIn = a.Int("expires_in", 300, 1, math.MaxInt64)
+		n.notBefore = a.Int("not_before", 0, 0, math.MaxInt64)
 		n.kid = a.String("kid", "", 1, 1024)
 		n.typ = a.String("typ", "JWT", 1, 255)
 		static := a.StringMap("static_claims")
@@ -96,8 +96,8 @@ func (n *jwtSignNode) Run(_ context.Context, _ *engine.Env, in []any) ([]any, er
 	}
 	now := n.now().Unix()
 	claims["iat"] = int(now)
-	claims["nbf"] = int(now + n.notBefore)
-	claims["exp"] = int(now + n.expiresIn)
+	claims["nbf"] = int(addSeconds(now, n.notBefore))
+	claims["exp"] = int(addSeconds(now, n.expiresIn))
 	header := map[string]any{"alg": n.alg, "typ": n.typ}
 	if kid := n.kid; kid != "" {
 		header["kid"] = kid
@@ -180,4 +180,12 @@ func parseSigningKey(alg string, v any) (jwtKey, error) {
 		return jwtKey{}, errKeyMismatch(alg)
 	}
 	return k, nil
+}
+
+// addSeconds is t + d for d >= 0, saturating instead of overflowing.
+func addSeconds(t, d int64) int64 {
+	if t > math.MaxInt64-d {
+		return math.MaxInt64
+	}
+	return t + d
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -98,15 +99,18 @@ func TestJWTDecodeErrors(t *testing.T) {
 		{"sign: algorithm none", jwtSignKind(jwtDeps), map[string]any{"algorithm": "none"},
 			[]string{`algorithm: must be one of: ES256, ES384, ES512, EdDSA, HS256, HS384, HS512, PS256, PS384, PS512, RS256, RS384, RS512; got "none"`}},
 		{"sign: ranges", jwtSignKind(jwtDeps), map[string]any{"algorithm": "HS256", "expires_in": 0, "not_before": -1},
-			[]string{"expires_in: must be between 1 and 2147483647, got 0", "not_before: must be between 0 and 2147483647, got -1"}},
+			[]string{"expires_in: must be at least 1, got 0", "not_before: must be at least 0, got -1"}},
 		{"sign: static_claims", jwtSignKind(jwtDeps), map[string]any{"algorithm": "HS256", "static_claims": map[string]any{"n": 1}},
 			[]string{"static_claims.n: expected string, got number"}},
 		{"sign: unknown", jwtSignKind(jwtDeps), map[string]any{"algorithm": "HS256", "issuers": []any{"x"}},
 			[]string{"issuers: unknown field"}},
 		{"verify: allowed_algorithms", jwtVerifyKind(jwtDeps), map[string]any{"allowed_algorithms": []any{"RS256", "none"}},
 			[]string{`allowed_algorithms[1]: must be one of: ES256, ES384, ES512, EdDSA, HS256, HS384, HS512, PS256, PS384, PS512, RS256, RS384, RS512; got "none"`}},
+		{"verify: allowed_algorithms positions", jwtVerifyKind(jwtDeps), map[string]any{"allowed_algorithms": []any{1, "RS256", "rs256"}},
+			[]string{"allowed_algorithms[0]: expected string, got number",
+				`allowed_algorithms[2]: must be one of: ES256, ES384, ES512, EdDSA, HS256, HS384, HS512, PS256, PS384, PS512, RS256, RS384, RS512; got "rs256"`}},
 		{"verify: types", jwtVerifyKind(jwtDeps), map[string]any{"issuers": "kong", "leeway": -1, "validate_exp": "no"},
-			[]string{"issuers: expected array, got string", "leeway: must be between 0 and 2147483647, got -1", "validate_exp: expected boolean, got string"}},
+			[]string{"issuers: expected array, got string", "leeway: must be at least 0, got -1", "validate_exp: expected boolean, got string"}},
 		{"decode: no attributes", jwtDecodeKind(), map[string]any{"algorithm": "HS256"}, []string{"algorithm: unknown field"}},
 	}
 	for _, tt := range tests {
@@ -183,6 +187,11 @@ func TestJWTSignClaims(t *testing.T) {
 	}
 	if in["exp"] != 1 || len(in) != 4 {
 		t.Errorf("the claims input was modified: %v", in)
+	}
+	// Huge lifetimes saturate instead of wrapping around.
+	out, err = runSign(t, map[string]any{"algorithm": "HS256", "expires_in": int64(math.MaxInt64)}, nil, "secret")
+	if _, p := segments(t, out[0].(string)); err != nil || !strings.Contains(p, `"exp":9223372036854775807`) {
+		t.Errorf("payload = %s, %v, want exp 9223372036854775807", p, err)
 	}
 	// Without a claims input, only the static claims and the times.
 	out, err = runSign(t, map[string]any{"algorithm": "HS256"}, nil, "secret")

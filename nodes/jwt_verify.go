@@ -40,20 +40,20 @@ func jwtVerifyKind(deps Deps) engine.Kind {
 	now := deps.withDefaults().Now
 	return engine.KindFunc(func(a *engine.Attrs) *engine.Decl {
 		n := &jwtVerifyConfig{now: now}
-		if a.Has("allowed_algorithms") {
-			for i, alg := range a.StringList("allowed_algorithms", 0, len(jwtAlgorithms), 5) {
-				if !slices.Contains(jwtAlgorithms, alg) {
+		n.allowed = a.StringList("allowed_algorithms", 0, math.MaxInt32, 255)
+		if raw, ok := a.Raw("allowed_algorithms"); ok && n.allowed != nil {
+			arr, _ := raw.([]any)
+			for i, e := range arr {
+				if alg, isStr := e.(string); isStr && alg != "" && !slices.Contains(jwtAlgorithms, alg) {
 					a.Errorf(fmt.Sprintf("allowed_algorithms[%d]", i), "must be one of: %s; got %q",
 						strings.Join(jwtAlgorithms, ", "), alg)
-					continue
 				}
-				n.allowed = append(n.allowed, alg)
 			}
 		}
 		n.issuers = a.StringList("issuers", 0, math.MaxInt32, math.MaxInt32)
 		n.audiences = a.StringList("audiences", 0, math.MaxInt32, math.MaxInt32)
 		n.required = a.StringList("required_claims", 0, math.MaxInt32, math.MaxInt32)
-		n.leeway = a.Int("leeway", 0, 0, math.MaxInt32)
+		n.leeway = a.Int("leeway", 0, 0, math.MaxInt64)
 		n.validateExp = a.Bool("validate_exp", true)
 		n.validateNbf = a.Bool("validate_nbf", true)
 		return &engine.Decl{
