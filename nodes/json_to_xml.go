@@ -28,7 +28,7 @@ func jsonToXMLKind() engine.Kind {
 		}
 		d.Build = func(b *engine.BuildInfo) (engine.Node, error) {
 			n := &jsonToXMLNode{naming: naming, root: root}
-			if len(b.InputFields) != 1 || b.InputFields[0].Name != engine.SelfField {
+			if len(b.InputFields) > 0 && (len(b.InputFields) != 1 || b.InputFields[0].Name != engine.SelfField) {
 				n.fields = make([]string, len(b.InputFields))
 				for i, f := range b.InputFields {
 					n.fields[i] = f.Name

@@ -191,3 +191,24 @@ func TestIsXMLName(t *testing.T) {
 		}
 	}
 }
+
+// An unconnected node reads null and writes null.
+func TestJSONToXMLUnconnected(t *testing.T) {
+	got, err := runJSONXML(t, jsonXMLAttrs, nil)
+	if err != nil || got != nil {
+		t.Errorf("Run(unconnected) = %v, %v, want nil", got, err)
+	}
+}
+
+func BenchmarkJSONToXML(b *testing.B) {
+	v, _ := engine.DecodeJSON([]byte(body138))
+	d, _ := decodeForTest(jsonToXMLKind(), jsonXMLAttrs)
+	n, _ := d.Build(&engine.BuildInfo{InputFields: selfInput})
+	in := []any{v}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := n.Run(context.Background(), nil, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -544,3 +544,28 @@ func FuzzJWTDecode(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkJWTVerify(b *testing.B) {
+	keys := loadTestKeys()
+	for _, tc := range []struct {
+		alg  string
+		sign func([]byte) []byte
+		key  string
+	}{
+		{"HS256", hs256("k"), "k"},
+		{"RS256", signWith(b, "RS256", keys.rsa), pkixPEM(b, keys.rsa.Public())},
+	} {
+		b.Run(tc.alg, func(b *testing.B) {
+			tok := makeToken(`{"alg":"`+tc.alg+`"}`, `{"sub":"alice","exp":1800000000}`, tc.sign)
+			d, _ := decodeForTest(jwtVerifyKind(jwtDeps), map[string]any{})
+			n, _ := d.Build(&engine.BuildInfo{InputFields: jwtVerifyInputs})
+			in := []any{"Bearer " + tok, tc.key}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := n.Run(context.Background(), nil, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -285,3 +285,15 @@ func mustBuildF(f *testing.F, attrs map[string]any) engine.Node {
 	}
 	return n
 }
+
+func BenchmarkXMLToJSON(b *testing.B) {
+	d, _ := decodeForTest(xmlToJSONKind(), xmlAttrs)
+	n, _ := d.Build(&engine.BuildInfo{InputFields: selfInput})
+	in := []any{xml138}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := n.Run(context.Background(), nil, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
