@@ -44,6 +44,9 @@ type Deps struct {
 	// closes them. Zero value: Register creates stores private to the
 	// registry, never closed.
 	Caches *CacheStores
+	// Now is the clock of the JWT nodes (iat/nbf/exp, expiry checks); zero
+	// value: time.Now.
+	Now func() time.Time
 }
 
 func (d Deps) withDefaults() Deps {
@@ -58,6 +61,9 @@ func (d Deps) withDefaults() Deps {
 	}
 	if d.JQTimeout == 0 {
 		d.JQTimeout = time.Second
+	}
+	if d.Now == nil {
+		d.Now = time.Now
 	}
 	return d
 }

@@ -18,4 +18,9 @@ func Register(reg *engine.Registry, deps Deps) {
 	reg.Register("branch", branchKind())
 	reg.Register("cache", cacheKind(deps))
 	reg.RegisterResource("cache", decodeCacheResource)
+	reg.Register("xml_to_json", xmlToJSONKind())
+	reg.Register("json_to_xml", jsonToXMLKind())
+	reg.Register("jwt_decode", jwtDecodeKind())
+	reg.Register("jwt_sign", jwtSignKind(deps))
+	reg.Register("jwt_verify", jwtVerifyKind(deps))
 }
