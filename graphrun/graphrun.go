@@ -98,7 +98,7 @@ func ConfigFromDocument(doc any) any {
 // Compile builds a plan whose call nodes are answered by mocks.
 func Compile(doc any, opts Options, rec *Recorder) (*engine.Plan, error) {
 	reg := engine.NewRegistry()
-	nodes.Register(reg, nodes.Deps{Version: opts.Version, CallTransport: rec.transport})
+	nodes.Register(reg, nodes.Deps{Version: opts.Version, CallTransport: rec.transport, Offline: true})
 	return engine.Compile(ConfigFromDocument(doc), reg, engine.Options{PluginID: "local"})
 }
 

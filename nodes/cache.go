@@ -84,7 +84,7 @@ func cacheDecl(deps Deps, a *engine.Attrs, res *cacheResource) *engine.Decl {
 			n.ttl = time.Duration(min(ttl, int64(cacheMaxTTL/time.Second))) * time.Second
 		}
 		var err error
-		if res.strategy == cacheRedis {
+		if res.strategy == cacheRedis && !deps.Offline {
 			n.store, err = deps.Caches.redisServer(res.redis)
 		} else {
 			n.store, err = deps.Caches.memoryDict(res.dictionary)

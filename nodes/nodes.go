@@ -44,6 +44,9 @@ type Deps struct {
 	// closes them. Zero value: Register creates stores private to the
 	// registry, never closed.
 	Caches *CacheStores
+	// Offline keeps node types off the network beyond CallTransport: Redis
+	// caches use fresh memory stores instead (datakit graph run).
+	Offline bool
 	// Now is the clock of the JWT nodes (iat/nbf/exp, expiry checks); zero
 	// value: time.Now.
 	Now func() time.Time

@@ -172,3 +172,20 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("config validate bad = %d %q", code, stderr)
 	}
 }
+
+// TestGraphRunOfflineCache: graph run answers Redis caches from fresh memory
+// stores; a closed port shows nothing was dialled.
+func TestGraphRunOfflineCache(t *testing.T) {
+	file := writeFile(t, "cache.yaml", `
+resources: {cache: {strategy: redis, redis: {host: 127.0.0.1, port: 1}}}
+nodes:
+  - {name: K, type: static, values: {key: k}}
+  - {name: GET, type: cache, input: K}
+  - {name: EXIT, type: exit, inputs: {body: GET}}
+`)
+	req := writeFile(t, "req.json", `{}`)
+	code, stdout, stderr := runCLI(t, "graph", "run", file, "--request", req)
+	if code != 0 || !strings.Contains(stdout, `"outcome": "exit"`) || !strings.Contains(stdout, `\"miss\":true`) {
+		t.Errorf("graph run = %d %s %s", code, stdout, stderr)
+	}
+}
