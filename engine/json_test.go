@@ -20,7 +20,7 @@ func referenceJSON(v any) string {
 
 func TestEncodeJSONMatchesEncodingJSON(t *testing.T) {
 	values := []any{
-		nil, true, false, 0, -7, math.MaxInt64, 30.0, 1.5, -0.0, 1e-6, 1e-7, 123456789e13, 1e21, 1e300, 5e-324,
+		nil, true, false, 0, -7, math.MaxInt64, 30.0, 1.5, math.Copysign(0, -1), 1e-6, 1e-7, 123456789e13, 1e21, 1e300, 5e-324,
 		"", "plain", "quote\" back\\slash", "ctl\n\r\t\b\f\x00\x1f", "<&>", "ünï", "bad\xffutf8", "\u2028\u2029",
 		[]any{}, []any{1, "a", nil}, map[string]any{}, map[string]any{"b": 1, "a": []any{map[string]any{"z": nil, "y": 2.5}}},
 		int64(42), struct{ A int }{1},

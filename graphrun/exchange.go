@@ -113,7 +113,7 @@ func (ex *exchange) Request(_ context.Context, field string) (any, error) {
 	case "body":
 		v, err := engine.DecodeBody(c.header.Get("Content-Type"), c.body, len(c.body) > 0)
 		if err != nil {
-			return nil, errors.New("Invalid JSON in request body")
+			return nil, &UsageError{Msg: "request: body: invalid JSON under a JSON content type"}
 		}
 		return v, nil
 	case "headers":

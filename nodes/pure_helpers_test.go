@@ -2,7 +2,6 @@ package nodes
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -117,5 +116,3 @@ func errText(err error) string {
 	}
 	return err.Error()
 }
-
-var errTest = errors.New("test error")

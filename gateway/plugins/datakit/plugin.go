@@ -9,7 +9,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/datakit-gateway/datakit/engine"
@@ -260,5 +259,3 @@ func entityValue(v any, drop ...string) any {
 	}
 	return out
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
