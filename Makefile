@@ -6,8 +6,13 @@ BIN       := bin/datakit
 VERSION   ?= 0.1.0-dev
 LDFLAGS   := -X main.version=$(VERSION)
 FUZZTIME  ?= 10s
+# Static analysis tools, pinned; installed into bin/tools by `make check`.
+STATICCHECK_VERSION := v0.8.2
+GOVULNCHECK_VERSION := v1.9.0
+TOOLS     := $(CURDIR)/bin/tools
+VULNDB    ?= $(wildcard $(CURDIR)/../shared/vulndb)
 
-.PHONY: build test bench fuzz run demo lint bench-proxy
+.PHONY: build test bench fuzz run demo lint check bench-proxy
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/datakit
@@ -42,3 +47,13 @@ lint:
 # bench/README.md. Writes bench/results/latest.txt.
 bench-proxy:
 	GO=$(GO) bash bench/run.sh
+
+# The CI gates beyond `make test`: staticcheck, and govulncheck against the
+# local vulnerability database when ../shared/vulndb exists (no network).
+check:
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(TOOLS)/staticcheck ./...
+	@if [ -n "$(VULNDB)" ]; then \
+	  GOBIN=$(TOOLS) $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION) && \
+	  $(TOOLS)/govulncheck -db file://$(VULNDB) ./...; \
+	else echo "govulncheck skipped: no ../shared/vulndb"; fi
