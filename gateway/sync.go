@@ -27,6 +27,9 @@ type SyncOptions struct {
 // maxDebounceDelay bounds how long signals can postpone a rebuild.
 const maxDebounceDelay = time.Second
 
+// readRetryDelay spaces retries of a failed database read.
+const readRetryDelay = time.Second
+
 // LoadFrom builds and swaps the database's current configuration; the
 // startup path of the DB modes.
 func (g *Gateway) LoadFrom(ctx context.Context, src Source, opts BuildOptions) (int64, error) {
@@ -85,7 +88,12 @@ func (g *Gateway) Sync(ctx context.Context, src Source, opts SyncOptions) {
 		case <-timer:
 			pending, timer = false, nil
 			ents, rev, err := src.ReadAll(ctx)
-			if err == nil {
+			if err != nil {
+				// The announced revision will not be sent again: retry the
+				// read until the database answers. A configuration that
+				// fails to build instead waits for the next revision.
+				pending, first, timer = true, time.Now(), time.After(readRetryDelay)
+			} else {
 				err = g.swapBuilt(ctx, ents, rev, opts.Build)
 			}
 			if opts.OnResult != nil && ctx.Err() == nil {
