@@ -34,16 +34,12 @@ type listQuery struct {
 func parseListQuery(r *http.Request) (listQuery, error) {
 	q := r.URL.Query()
 	lq := listQuery{size: defaultPageSize}
-	if q.Has("size") {
-		lq.rawSize = q.Get("size")
-		f, err := strconv.ParseFloat(lq.rawSize, 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return lq, invalidSize("size must be a number")
-		}
-		if f != math.Trunc(f) || f < 1 || f > maxPageSize {
-			return lq, invalidSize("size must be an integer between 1 and 1000")
-		}
-		lq.size = int(f)
+	size, err := parseSize(q)
+	if err != nil {
+		return lq, err
+	}
+	if size != 0 {
+		lq.size, lq.rawSize = size, q.Get("size")
 	}
 	if q.Has("offset") {
 		lq.offset = q.Get("offset")
@@ -62,6 +58,21 @@ func parseListQuery(r *http.Request) (listQuery, error) {
 		lq.tags, lq.tagsAll = tags, all
 	}
 	return lq, nil
+}
+
+// parseSize reads the size option (§4.5); 0 when absent.
+func parseSize(q url.Values) (int, error) {
+	if !q.Has("size") {
+		return 0, nil
+	}
+	f, err := strconv.ParseFloat(q.Get("size"), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, invalidSize("size must be a number")
+	}
+	if f != math.Trunc(f) || f < 1 || f > maxPageSize {
+		return 0, invalidSize("size must be an integer between 1 and 1000")
+	}
+	return int(f), nil
 }
 
 // parseTags reads `a,b` (all) or `a/b` (any), at most 5 (§4.6).

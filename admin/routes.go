@@ -14,6 +14,10 @@ func (a *api) routes(t *table) {
 	t.handle("/plugins/enabled", methods{http.MethodGet: a.enabledPlugins})
 	t.handle("/schemas/plugins/validate", methods{http.MethodPost: a.validatePlugin})
 	t.handle("/schemas/plugins/{name}", methods{http.MethodGet: a.pluginSchema})
+	t.handle("/schemas/{entity}", methods{http.MethodGet: a.entitySchemaHandler})
+	t.handle("/schemas/{entity}/validate", methods{http.MethodPost: a.validateEntity})
+	t.handle("/tags", methods{http.MethodGet: a.tags})
+	t.handle("/tags/{tag}", methods{http.MethodGet: a.tags})
 	t.handle("/config", methods{http.MethodGet: a.getConfig, http.MethodPost: a.postConfig})
 
 	for _, c := range collections {
