@@ -137,6 +137,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now stamps entities written in DB modes; nil means time.Now.
 	Now func() time.Time
+	// Metrics serves GET /metrics (Prometheus text format); nil leaves the
+	// path unserved until the node exports metrics.
+	Metrics http.Handler
 }
 
 // api holds the handlers' shared, read-only state; the only mutable part is

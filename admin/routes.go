@@ -19,6 +19,9 @@ func (a *api) routes(t *table) {
 	t.handle("/tags", methods{http.MethodGet: a.tags})
 	t.handle("/tags/{tag}", methods{http.MethodGet: a.tags})
 	t.handle("/config", methods{http.MethodGet: a.getConfig, http.MethodPost: a.postConfig})
+	if a.opts.Metrics != nil {
+		t.handle("/metrics", methods{http.MethodGet: a.opts.Metrics.ServeHTTP})
+	}
 
 	for _, c := range collections {
 		if c.nestedOnly {
