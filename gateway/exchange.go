@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/datakit-gateway/datakit/gateway/balancer"
@@ -23,12 +24,20 @@ type Exchange struct {
 	req       *http.Request
 	requestID string
 	started   time.Time
-	logger    *slog.Logger
+	// logger is built on first use (Logger): most requests never log, and
+	// slog's With formats its attributes eagerly.
+	logger  *slog.Logger
+	logHead requestLogHandler
+	// rctx carries the Exchange to the ReverseProxy callbacks.
+	rctx exchangeContext
 
 	clientIP   string
 	clientPort int
+	peer       string // the TCP peer's address, "" when RemoteAddr does not parse
 	scheme     string
 	listenPort int
+	listenStr  string // listenPort in decimal, formatted once per listener
+	host       string // the client's Host without its port
 
 	match    router.Match
 	route    *config.Route
@@ -78,7 +87,72 @@ type Exchange struct {
 	// respHeader is the header of the response being prepared: upstream's
 	// once proxied, the gateway's for gateway-made responses.
 	respHeader http.Header
+
+	// vals backs the one-value slices of the headers the gateway sets on
+	// every request (X-Forwarded-*, Via, the request id, latencies): one
+	// array in the Exchange instead of an allocation per header.
+	vals   []string
+	valBuf [16]string
 }
+
+// value returns v as a header value slice of capacity 1 (an append by a
+// plugin copies instead of overwriting the next header's value).
+func (ex *Exchange) value(v string) []string {
+	if ex.vals == nil {
+		ex.vals = ex.valBuf[:0]
+	}
+	if len(ex.vals) == cap(ex.vals) {
+		ex.vals = make([]string, 0, 8)
+	}
+	ex.vals = append(ex.vals, v)
+	n := len(ex.vals)
+	return ex.vals[n-1 : n : n]
+}
+
+// exchangeContext is the request context handed to the ReverseProxy: it
+// answers exchangeKey with its Exchange. Being a field of the Exchange, it
+// costs no allocation, unlike context.WithValue.
+type exchangeContext struct {
+	context.Context
+	ex *Exchange
+}
+
+func (c *exchangeContext) Value(key any) any {
+	if _, ok := key.(exchangeKey); ok {
+		return c.ex
+	}
+	return c.Context.Value(key)
+}
+
+// exchangeOf is the Exchange of a request handed to the ReverseProxy.
+func exchangeOf(ctx context.Context) *Exchange { return ctx.Value(exchangeKey{}).(*Exchange) }
+
+// requestLogHandler adds the request id to every record. It is built per
+// request without allocating; the wrapped handler's WithAttrs (which formats
+// the id, as Logger.With did) runs only when the request logs something, and
+// yields the same output as Logger.With would have.
+type requestLogHandler struct {
+	base slog.Handler
+	id   string
+	once sync.Once
+	h    slog.Handler
+}
+
+func (h *requestLogHandler) handler() slog.Handler {
+	h.once.Do(func() { h.h = h.base.WithAttrs([]slog.Attr{slog.String("request_id", h.id)}) })
+	return h.h
+}
+
+func (h *requestLogHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.base.Enabled(ctx, l)
+}
+
+func (h *requestLogHandler) Handle(ctx context.Context, r slog.Record) error {
+	return h.handler().Handle(ctx, r)
+}
+
+func (h *requestLogHandler) WithAttrs(as []slog.Attr) slog.Handler { return h.handler().WithAttrs(as) }
+func (h *requestLogHandler) WithGroup(name string) slog.Handler    { return h.handler().WithGroup(name) }
 
 // outbound is the upstream request under construction.
 type outbound struct {
@@ -114,7 +188,12 @@ func (ex *Exchange) Context() context.Context { return ex.ctx }
 func (ex *Exchange) RequestID() string { return ex.requestID }
 
 // Logger carries the request id.
-func (ex *Exchange) Logger() *slog.Logger { return ex.logger }
+func (ex *Exchange) Logger() *slog.Logger {
+	if ex.logger == nil {
+		ex.logger = slog.New(&ex.logHead)
+	}
+	return ex.logger
+}
 
 // Request returns the client request as received (hop-by-hop headers
 // removed). Plugins must not modify it; upstream edits go through the

@@ -46,6 +46,8 @@ type Gateway struct {
 	total    atomic.Int64
 	via      string
 	server   string
+	// via10, via11 and via2 are this hop's Via entry per client protocol.
+	via10, via11, via2 string
 }
 
 // New returns a gateway without a snapshot: every request gets 404 until
@@ -61,6 +63,7 @@ func New(opts Options) *Gateway {
 		opts.MaxInflight = 4096
 	}
 	g := &Gateway{opts: opts, server: "datakit/" + opts.Version, via: "datakit/" + opts.Version}
+	g.via10, g.via11, g.via2 = "1.0 "+g.via, "1.1 "+g.via, "2 "+g.via
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:        g.rewrite,
 		Transport:      roundTripperFunc(g.roundTrip),
@@ -87,19 +90,31 @@ func (g *Gateway) Swap(s *Snapshot) { g.snap.Store(s) }
 func (g *Gateway) Snapshot() *Snapshot { return g.snap.Load() }
 
 // newRequestID returns 16 random bytes as 32 lower-case hex characters.
+// The bytes and their hex live on the stack: the string is the one allocation.
 func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	var b [16 + 32]byte
+	_, _ = rand.Read(b[:16])
+	hex.Encode(b[16:], b[:16])
+	return string(b[16:])
 }
 
+// copyBufferSize is the size of the proxy's body copy buffers.
+const copyBufferSize = 32 << 10
+
 // bufferPool recycles the 32 KiB buffers the proxy copies bodies through
-// (httputil.BufferPool); without it every request allocates one.
+// (httputil.BufferPool); without it every request allocates one. It pools
+// array pointers, so that Put does not allocate a slice header.
 type bufferPool struct{ pool sync.Pool }
 
 func newBufferPool() *bufferPool {
-	return &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+	return &bufferPool{pool: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
 }
 
-func (p *bufferPool) Get() []byte  { return *p.pool.Get().(*[]byte) }
-func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
+func (p *bufferPool) Get() []byte { return p.pool.Get().(*[copyBufferSize]byte)[:] }
+
+func (p *bufferPool) Put(b []byte) {
+	if cap(b) < copyBufferSize {
+		return // not one of ours
+	}
+	p.pool.Put((*[copyBufferSize]byte)(b[:copyBufferSize]))
+}

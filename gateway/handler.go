@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -29,27 +28,28 @@ type Listener struct {
 
 // Handler returns the proxy handler for one listener.
 func (g *Gateway) Handler(l Listener) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serve(w, r, l) })
+	port := strconv.Itoa(l.Port) // X-Forwarded-Port, formatted once
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serve(w, r, l, port) })
 }
 
 type exchangeKey struct{}
 
-func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, l Listener) {
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, l Listener, listenStr string) {
 	snap := g.snap.Load()
 	g.total.Add(1)
 	ex := &Exchange{ctx: r.Context(), snap: snap, req: r, requestID: newRequestID(), started: time.Now(),
-		scheme: "http", listenPort: l.Port, status: http.StatusOK, source: "service"}
+		scheme: "http", listenPort: l.Port, listenStr: listenStr, status: http.StatusOK, source: "service"}
 	if l.TLS {
 		ex.scheme = "https"
 	}
-	ex.logger = g.opts.Logger.With("request_id", ex.requestID)
+	ex.logHead = requestLogHandler{base: g.opts.Logger.Handler(), id: ex.requestID}
 	defer g.log(ex)
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			ex.logger.Error("panic while serving a request", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			ex.Logger().Error("panic while serving a request", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			g.writeError(w, ex, &HTTPError{Status: http.StatusInternalServerError, Message: msgUnexpected})
 		}
 	}()
@@ -70,6 +70,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, l Listener) {
 		return
 	}
 	host, port := splitHost(r.Host, l.Port)
+	ex.host = host
 	m, ok := snap.router.Match(router.Request{Method: r.Method, Scheme: ex.scheme, Host: host, Port: port,
 		Path: r.URL.EscapedPath(), Headers: r.Header})
 	if !ok {
@@ -111,7 +112,8 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, l Listener) {
 		return
 	}
 	defer func() { ex.pick.Done() }()
-	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
+	ex.rctx = exchangeContext{Context: r.Context(), ex: ex}
+	g.proxy.ServeHTTP(w, r.WithContext(&ex.rctx))
 }
 
 // forwardedProto is the forwarded scheme (gateway.md §8.2): a trusted
@@ -179,7 +181,7 @@ func (g *Gateway) intake(ex *Exchange, r *http.Request) error {
 	ex.upgrade = isUpgrade(r)
 	removeHopByHop(r.Header, ex.upgrade)
 	r.Header.Del("X-Kong-Request-Id")
-	ex.clientIP, ex.clientPort = g.clientAddress(r)
+	ex.clientIP, ex.clientPort, ex.peer = g.clientAddress(r)
 	return nil
 }
 
@@ -224,8 +226,17 @@ func removeHopByHop(h http.Header, keepUpgrade bool) {
 	}
 }
 
-// clientAddress is the TCP peer, or the real-IP header of a trusted peer.
-func (g *Gateway) clientAddress(r *http.Request) (string, int) {
+// clientAddress is the TCP peer, or the real-IP header of a trusted peer;
+// peer is the TCP peer's address ("" when RemoteAddr does not parse).
+func (g *Gateway) clientAddress(r *http.Request) (ip string, port int, peer string) {
+	ip, port = g.realClientAddress(r)
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		peer = host
+	}
+	return ip, port, peer
+}
+
+func (g *Gateway) realClientAddress(r *http.Request) (string, int) {
 	host, portStr, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr, 0
@@ -262,6 +273,9 @@ func (g *Gateway) trustedPeer(r *http.Request) bool {
 }
 
 func (g *Gateway) trusted(host string) bool {
+	if len(g.opts.TrustedIPs) == 0 {
+		return false
+	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
 		return false
@@ -392,7 +406,7 @@ func (g *Gateway) log(ex *Exchange) {
 		func() {
 			defer func() {
 				if v := recover(); v != nil {
-					ex.logger.Error("plugin panicked in log", "plugin", in.cfg.Name, "panic", fmt.Sprint(v))
+					ex.Logger().Error("plugin panicked in log", "plugin", in.cfg.Name, "panic", fmt.Sprint(v))
 				}
 			}()
 			h.Log(rec)
@@ -405,7 +419,7 @@ func (g *Gateway) log(ex *Exchange) {
 func (g *Gateway) runHandler(ex *Exchange, slot *pluginSlot, f func() error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			ex.logger.Error("plugin panicked", "plugin", slot.plugin.Name(), "panic", fmt.Sprint(v))
+			ex.Logger().Error("plugin panicked", "plugin", slot.plugin.Name(), "panic", fmt.Sprint(v))
 			err = &HTTPError{Status: http.StatusInternalServerError, Message: msgUnexpected}
 		}
 	}()
@@ -425,7 +439,7 @@ func (g *Gateway) runHandler(ex *Exchange, slot *pluginSlot, f func() error) (er
 		// The client went away: nothing failed but the request itself.
 		return err
 	}
-	ex.logger.Error("plugin failed", "plugin", slot.plugin.Name(), "error", err)
+	ex.Logger().Error("plugin failed", "plugin", slot.plugin.Name(), "error", err)
 	return &HTTPError{Status: http.StatusInternalServerError, Message: msgUnexpected}
 }
 
@@ -439,7 +453,7 @@ type ResponseError interface {
 // rewrite builds the upstream request (httputil.ReverseProxy.Rewrite); the
 // target and Host are set per try by roundTrip.
 func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
-	ex := pr.In.Context().Value(exchangeKey{}).(*Exchange)
+	ex := exchangeOf(pr.In.Context())
 	out := pr.Out
 	out.URL.Scheme = ex.out.scheme
 	out.URL.Path, out.URL.RawPath = unescapedPath(ex.out.path), ex.out.path
@@ -453,9 +467,9 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 		// decides whether it stays.
 		out.Header["Forwarded"] = fwd
 	}
-	if h := out.Header.Get("Host"); h != "" {
-		ex.out.hostOverride = h
-		out.Header.Del("Host")
+	if h := out.Header["Host"]; len(h) > 0 && h[0] != "" {
+		ex.out.hostOverride = h[0]
+		delete(out.Header, "Host")
 	}
 	if b, ok := ex.bufferedBody(); ok {
 		out.Body = bodyReader(b)
@@ -473,7 +487,7 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 		out.Header["Connection"] = []string{"keep-alive, Upgrade"}
 		out.Header["Upgrade"] = ex.req.Header["Upgrade"]
 	} else {
-		out.Header["Connection"] = []string{"keep-alive"}
+		out.Header["Connection"] = ex.value("keep-alive")
 		delete(out.Header, "Upgrade")
 	}
 }
@@ -538,55 +552,57 @@ func unescapedPath(p string) string {
 }
 
 // forwardedHeaders sets X-Forwarded-*, X-Real-IP, Via and the request id
-// (gateway.md §8.2).
+// (gateway.md §8.2). Names are written in canonical form straight into the
+// map, and values come from the Exchange's array (ex.value): this runs on
+// every proxied request.
 func (g *Gateway) forwardedHeaders(ex *Exchange, out *http.Request) {
 	h := out.Header
 	in := ex.req
-	peer, _, _ := net.SplitHostPort(in.RemoteAddr)
+	peer := ex.peer
 	trusted := g.trusted(peer)
 	// The one header merged rather than replaced, trusted peer or not.
-	if prior := in.Header.Values("X-Forwarded-For"); len(prior) > 0 {
-		h.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+peer)
+	if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
+		h["X-Forwarded-For"] = ex.value(strings.Join(prior, ", ") + ", " + peer)
 	} else {
-		h.Set("X-Forwarded-For", ex.clientIP)
+		h["X-Forwarded-For"] = ex.value(ex.clientIP)
 	}
 	setForwarded := func(name, own string) {
-		if v := in.Header.Get(name); trusted && v != "" {
-			h.Set(name, v)
+		if v := in.Header[name]; trusted && len(v) > 0 && v[0] != "" {
+			h[name] = ex.value(v[0])
 		} else if own != "" {
-			h.Set(name, own)
+			h[name] = ex.value(own)
 		} else {
-			h.Del(name)
+			delete(h, name)
 		}
 	}
-	host, _ := splitHost(in.Host, ex.listenPort)
 	setForwarded("X-Forwarded-Proto", ex.scheme)
-	setForwarded("X-Forwarded-Host", host)
-	setForwarded("X-Forwarded-Port", strconv.Itoa(ex.listenPort))
+	setForwarded("X-Forwarded-Host", ex.host)
+	setForwarded("X-Forwarded-Port", ex.listenStr)
 	setForwarded("X-Forwarded-Path", in.URL.EscapedPath())
 	prefix := ex.match.StrippedPrefix
 	if prefix == "/" {
 		prefix = ""
 	}
 	setForwarded("X-Forwarded-Prefix", prefix)
-	h.Set("X-Real-IP", ex.clientIP)
+	h["X-Real-Ip"] = ex.value(ex.clientIP)
 	if !trusted {
-		h.Del("Forwarded")
+		delete(h, "Forwarded")
 	}
-	via := protoVersion(in) + " " + g.via
-	if prior := in.Header.Get("Via"); prior != "" {
-		via = prior + ", " + via
+	via := g.viaFor(in)
+	if prior := in.Header["Via"]; len(prior) > 0 && prior[0] != "" {
+		via = prior[0] + ", " + via
 	}
-	h.Set("Via", via)
-	h.Set("X-Kong-Request-Id", ex.requestID)
+	h["Via"] = ex.value(via)
+	h["X-Kong-Request-Id"] = ex.value(ex.requestID)
 }
 
-func protoVersion(r *http.Request) string {
+// viaFor is this hop's Via entry for the client request's protocol.
+func (g *Gateway) viaFor(r *http.Request) string {
 	switch {
 	case r.ProtoMajor == 2:
-		return "2"
+		return g.via2
 	case r.ProtoMinor == 0:
-		return "1.0"
+		return g.via10
 	}
-	return "1.1"
+	return g.via11
 }

@@ -16,7 +16,7 @@ import (
 // modifyResponse runs the response phase on the upstream response before
 // anything is sent to the client (gateway.md §9.2).
 func (g *Gateway) modifyResponse(resp *http.Response) error {
-	ex := resp.Request.Context().Value(exchangeKey{}).(*Exchange)
+	ex := exchangeOf(resp.Request.Context())
 	ex.headersAt = time.Now()
 	ex.resp = resp
 	ex.respHeader = resp.Header
@@ -28,7 +28,7 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		// still sees the 101.
 		g.proxiedHeaders(ex, resp)
 		g.headerFilter(ex)
-		resp.Header.Set("X-Kong-Request-Id", ex.requestID)
+		resp.Header["X-Kong-Request-Id"] = ex.value(ex.requestID)
 		return nil
 	}
 	if err := g.responsePhase(ex, resp); err != nil {
@@ -51,7 +51,7 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		resp.StatusCode = ex.status
 		g.proxiedHeaders(ex, resp)
 	}
-	resp.Header.Set("X-Kong-Request-Id", ex.requestID)
+	resp.Header["X-Kong-Request-Id"] = ex.value(ex.requestID)
 	return nil
 }
 
@@ -110,7 +110,7 @@ func (ex *Exchange) bufferResponse(resp *http.Response) error {
 		return err
 	}
 	if int64(len(b)) > limit {
-		ex.logger.Error("upstream response exceeds upstream_response_buffer_limit", "limit", limit)
+		ex.Logger().Error("upstream response exceeds upstream_response_buffer_limit", "limit", limit)
 		return errBufferOverflow
 	}
 	if gz {
@@ -135,18 +135,19 @@ func setBody(resp *http.Response, b []byte) {
 	resp.TransferEncoding = nil
 }
 
-// proxiedHeaders adds the headers of a proxied response (gateway.md §8.6).
+// proxiedHeaders adds the headers of a proxied response (gateway.md §8.6),
+// canonical names straight into the map, values from the Exchange's array.
 func (g *Gateway) proxiedHeaders(ex *Exchange, resp *http.Response) {
 	h := resp.Header
-	h.Set("X-Kong-Upstream-Latency", strconv.FormatInt(ex.headersAt.Sub(ex.tryStart).Milliseconds(), 10))
-	h.Set("X-Kong-Proxy-Latency", strconv.FormatInt(ex.tryStart.Sub(ex.started).Milliseconds(), 10))
-	via := "1.1 " + g.via
-	if prior := h.Values("Via"); len(prior) > 0 {
+	h["X-Kong-Upstream-Latency"] = ex.value(strconv.FormatInt(ex.headersAt.Sub(ex.tryStart).Milliseconds(), 10))
+	h["X-Kong-Proxy-Latency"] = ex.value(strconv.FormatInt(ex.tryStart.Sub(ex.started).Milliseconds(), 10))
+	via := g.via11
+	if prior := h["Via"]; len(prior) > 0 {
 		via = strings.Join(prior, ", ") + ", " + via
 	}
-	h.Set("Via", via)
-	if h.Get("Server") == "" {
-		h.Set("Server", g.server)
+	h["Via"] = ex.value(via)
+	if s := h["Server"]; len(s) == 0 || s[0] == "" {
+		h["Server"] = ex.value(g.server)
 	}
 }
 
@@ -160,7 +161,7 @@ func (g *Gateway) gatewayHeaders(ex *Exchange, h http.Header) {
 // proxyError maps a failed proxy attempt to its response (gateway.md §8.8):
 // client-side failures are never reported as 502.
 func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	ex := r.Context().Value(exchangeKey{}).(*Exchange)
+	ex := exchangeOf(r.Context())
 	var pe *phaseError
 	if errors.As(err, &pe) {
 		g.writeError(w, ex, pe.err)
@@ -205,7 +206,7 @@ func (g *Gateway) writeError(w http.ResponseWriter, ex *Exchange, err error) {
 		he = &HTTPError{Status: http.StatusInternalServerError, Message: msgUnexpected, Err: err}
 	}
 	if he.Err != nil && he.Status >= 500 && ex.ctx.Err() == nil {
-		ex.logger.Error("request failed", "status", he.Status, "error", he.Err)
+		ex.Logger().Error("request failed", "status", he.Status, "error", he.Err)
 	}
 	ct, body := errorBody(negotiateFormat(ex.req, g.opts.ErrorFormat), he.Message, ex.requestID)
 	h := http.Header{"Content-Type": {ct}}

@@ -90,14 +90,22 @@ func (ex *Exchange) hashValue(on string, header, queryArg, capture, cookie *stri
 // Host header of gateway.md §7.7 (recomputed per try).
 func (ex *Exchange) aim(req *http.Request) {
 	req.URL.Host = joinHostPort(ex.target.host, ex.target.port)
-	switch {
+	hostHeader := ""
+	if ex.upstream != nil && ex.upstream.cfg.HostHeader != nil {
+		hostHeader = *ex.upstream.cfg.HostHeader
+	}
+	switch t := ex.target; {
 	case ex.out.hostOverride != "":
 		req.Host = ex.out.hostOverride
+	case !ex.route.PreserveHost && hostHeader == "" && !defaultPort(ex.out.scheme, t.port) &&
+		!strings.ContainsAny(t.host, ":[]"):
+		// What router.HostHeader would build: host:port, the same string.
+		req.Host = req.URL.Host
 	default:
-		hostHeader := ""
-		if ex.upstream != nil && ex.upstream.cfg.HostHeader != nil {
-			hostHeader = *ex.upstream.cfg.HostHeader
-		}
-		req.Host = router.HostHeader(ex.route.PreserveHost, ex.req.Host, hostHeader, ex.target.host, ex.target.port, ex.out.scheme)
+		req.Host = router.HostHeader(ex.route.PreserveHost, ex.req.Host, hostHeader, t.host, t.port, ex.out.scheme)
 	}
+}
+
+func defaultPort(scheme string, port int) bool {
+	return (scheme == "http" && port == 80) || (scheme == "https" && port == 443)
 }

@@ -199,7 +199,7 @@ func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { r
 // response headers on a fresh peer (gateway.md §8.5). It never retries a
 // response, whatever its status.
 func (g *Gateway) roundTrip(req *http.Request) (*http.Response, error) {
-	ex := req.Context().Value(exchangeKey{}).(*Exchange)
+	ex := exchangeOf(req.Context())
 	rt := g.opts.Transport
 	if rt == nil {
 		rt = ex.snap.transportFor(ex.service)
@@ -230,7 +230,7 @@ func (g *Gateway) roundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		lastErr = err
-		ex.logger.Debug("retrying upstream request", "target", req.URL.Host, "error", err)
+		ex.Logger().Debug("retrying upstream request", "target", req.URL.Host, "error", err)
 	}
 }
 
