@@ -305,3 +305,16 @@ func TestNoRoute(t *testing.T) {
 		t.Errorf("GET /nothing = %d %q, want 404 %q", resp.StatusCode, body, want)
 	}
 }
+
+// TestStoredConfigHasDefaults: the configuration as stored carries the
+// schema's debug default, as decK expects after filling defaults.
+func TestStoredConfigHasDefaults(t *testing.T) {
+	reg := engine.NewRegistry()
+	nodes.Register(reg, nodes.Deps{})
+	plugins := gateway.NewPlugins(datakit.New(datakit.Options{Registry: reg}))
+	cfg, err := plugins.ValidatePluginConfig(config.Plugin{Name: "datakit", Config: map[string]any{
+		"nodes": []any{map[string]any{"name": "S", "type": "static", "values": map[string]any{"a": 1}}}}})
+	if err != nil || cfg["debug"] != false || cfg["nodes"] == nil {
+		t.Errorf("ValidatePluginConfig = %v, %v; want debug false and the nodes kept", cfg, err)
+	}
+}

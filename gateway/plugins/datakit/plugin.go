@@ -82,11 +82,26 @@ func (p *Plugin) Compile(_ context.Context, cfg config.Plugin, env gateway.Compi
 		}
 		return nil, err
 	}
-	inst := &instance{plugin: p, plan: plan, id: cfg.ID, logger: env.Logger, config: cfg.Config}
+	inst := &instance{plugin: p, plan: plan, id: cfg.ID, logger: env.Logger, config: withDefaults(cfg.Config)}
 	if plan.HasResponsePart() || plan.Debug() {
 		return &responseInstance{inst}, nil
 	}
 	return inst, nil
+}
+
+// withDefaults is the configuration as stored: the schema's top-level
+// default (debug: false) filled in, so tools that fill defaults from
+// /schemas/plugins/datakit (decK) see no difference after a sync.
+func withDefaults(cfg map[string]any) map[string]any {
+	if cfg != nil && cfg["debug"] != nil {
+		return cfg
+	}
+	out := make(map[string]any, len(cfg)+1)
+	for k, v := range cfg {
+		out[k] = v
+	}
+	out["debug"] = false
+	return out
 }
 
 // anyConfig hands the engine the configuration as decoded values; a nil map
