@@ -1,6 +1,7 @@
 package nodes
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -247,7 +248,10 @@ func newCallNode(cfg callConfig, deps Deps, b *engine.BuildInfo) *callNode {
 	if deps.CallTransport != nil {
 		rt = deps.CallTransport(b.Name)
 	} else {
-		n.transport = newCallTransport(cfg, deps)
+		// Without a proxy input the transport need not ask for one: its
+		// Proxy func would walk the request's whole context chain per call.
+		mayProxy := b.Connected["http_proxy"] || b.Connected["https_proxy"]
+		n.transport = newCallTransport(cfg, deps, mayProxy)
 		rt = n.transport
 	}
 	logger := deps.Logger.With("node", b.Name)
@@ -278,16 +282,20 @@ func newCallNode(cfg callConfig, deps Deps, b *engine.BuildInfo) *callNode {
 }
 
 // newCallTransport builds the node's own connection pool (hardening §2.4).
-func newCallTransport(cfg callConfig, deps Deps) *http.Transport {
+func newCallTransport(cfg callConfig, deps Deps, mayProxy bool) *http.Transport {
 	dialTimeout, tlsTimeout := callDialTimeout, callTLSTimeout
 	if cfg.timeout > 0 {
 		limit := time.Duration(cfg.timeout) * time.Millisecond
 		dialTimeout, tlsTimeout = min(dialTimeout, limit), min(tlsTimeout, limit)
 	}
 	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, ControlContext: deps.CallDialControl}
+	// Proxies come only from the node's inputs, never the environment.
+	var proxy func(*http.Request) (*url.URL, error)
+	if mayProxy {
+		proxy = proxyFromContext
+	}
 	return &http.Transport{
-		// Proxies come only from the node's inputs, never the environment.
-		Proxy:       proxyFromContext,
+		Proxy:       proxy,
 		DialContext: dialer.DialContext,
 		TLSClientConfig: &tls.Config{
 			MinVersion: tls.VersionTLS12,
@@ -394,11 +402,10 @@ func (n *callNode) Run(ctx context.Context, _ *engine.Env, in []any) ([]any, err
 			return nil, err
 		}
 	}
-	req, body, err := n.request(input(n.in.headers), input(n.in.body))
+	h, host, body, err := n.request(input(n.in.headers), input(n.in.body))
 	if err != nil {
 		return nil, err
 	}
-	req.URL = u
 	proxy, err := n.proxy(u, input)
 	if err != nil {
 		return nil, err
@@ -416,7 +423,49 @@ func (n *callNode) Run(ctx context.Context, _ *engine.Env, in []any) ([]any, err
 	if n.cfg.retries > 0 {
 		runCtx = context.WithValue(runCtx, retryStateKey{}, &retryState{})
 	}
-	rreq, err := retryablehttp.FromRequest(req.WithContext(runCtx))
+	// The request is made with its context: WithContext copies a stack value
+	// once, where building it and then attaching the context copied twice.
+	base := http.Request{Method: n.cfg.method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Host: host}
+	req := base.WithContext(runCtx)
+
+	var resp *http.Response
+	if n.cfg.retries == 0 {
+		resp, err = n.send(req, body)
+	} else {
+		resp, err = n.sendRetrying(req, body)
+	}
+	if err != nil {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		return nil, n.failure(ctx, runCtx, err)
+	}
+	defer resp.Body.Close()
+	return n.response(ctx, runCtx, req.Method, resp)
+}
+
+// send is one try, as go-retryablehttp makes it with RetryMax 0 and our
+// CheckRetry and ErrorHandler (the same body, GetBody and Content-Length;
+// idle connections closed after a failure), without its per-request wrapper,
+// reader closures and hooks.
+func (n *callNode) send(req *http.Request, body []byte) (*http.Response, error) {
+	if len(body) > 0 {
+		req.ContentLength = int64(len(body))
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
+	resp, err := n.client.HTTPClient.Do(req)
+	if err != nil {
+		n.client.HTTPClient.CloseIdleConnections()
+	}
+	return resp, err
+}
+
+// sendRetrying sends through go-retryablehttp, which repeats the request
+// under the node's retry policy.
+func (n *callNode) sendRetrying(req *http.Request, body []byte) (*http.Response, error) {
+	rreq, err := retryablehttp.FromRequest(req)
 	if err != nil {
 		return nil, fmt.Errorf("request failed: %w", err)
 	}
@@ -426,16 +475,7 @@ func (n *callNode) Run(ctx context.Context, _ *engine.Env, in []any) ([]any, err
 			return nil, fmt.Errorf("request failed: %w", err)
 		}
 	}
-
-	resp, err := n.client.Do(rreq)
-	if err != nil {
-		if resp != nil {
-			resp.Body.Close()
-		}
-		return nil, n.failure(ctx, runCtx, err)
-	}
-	defer resp.Body.Close()
-	return n.response(ctx, runCtx, req.Method, resp)
+	return n.client.Do(rreq)
 }
 
 // target selects and checks the URL (§7.1 step 1); dynamic reports that it
@@ -459,15 +499,15 @@ func (n *callNode) target(v any) (*url.URL, bool, error) {
 	return u, true, nil
 }
 
-// request builds the request without URL and body (§7.1 step 2, §6.3): the
-// headers are exactly the input's plus the User-Agent default.
-func (n *callNode) request(headers, bodyIn any) (*http.Request, []byte, error) {
+// request builds the request's header, Host and body (§7.1 step 2, §6.3):
+// the headers are exactly the input's plus the User-Agent default.
+func (n *callNode) request(headers, bodyIn any) (h http.Header, host string, body []byte, err error) {
 	lines, err := engine.HeaderLines(headers)
 	if err != nil {
-		return nil, nil, err
+		return nil, "", nil, err
 	}
-	h := make(http.Header, len(lines)+2)
-	host, hasUA, hasCT := "", false, false
+	h = make(http.Header, len(lines)+2)
+	hasUA, hasCT := false, false
 	for _, l := range lines {
 		switch l.Name {
 		case "Host":
@@ -475,7 +515,7 @@ func (n *callNode) request(headers, bodyIn any) (*http.Request, []byte, error) {
 				continue
 			}
 			if len(l.Values) != 1 || !validHost(l.Values[0]) {
-				return nil, nil, errors.New(`invalid value for header "Host"`)
+				return nil, "", nil, errors.New(`invalid value for header "Host"`)
 			}
 			host = l.Values[0]
 			continue
@@ -494,14 +534,13 @@ func (n *callNode) request(headers, bodyIn any) (*http.Request, []byte, error) {
 		h["User-Agent"] = []string{n.userAgent}
 	}
 
-	var body []byte
 	ctype := h.Get("Content-Type")
 	if obj, isObj := bodyIn.(map[string]any); isObj && isFormContentType(ctype) {
 		body = []byte(engine.EncodeQuery(obj))
 	} else {
 		b, isJSON, err := engine.EncodeBody(bodyIn)
 		if err != nil {
-			return nil, nil, fmt.Errorf("invalid body: %w", err)
+			return nil, "", nil, fmt.Errorf("invalid body: %w", err)
 		}
 		body = b
 		if !hasCT {
@@ -512,15 +551,7 @@ func (n *callNode) request(headers, bodyIn any) (*http.Request, []byte, error) {
 			}
 		}
 	}
-	req := &http.Request{
-		Method:     n.cfg.method,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     h,
-		Host:       host,
-	}
-	return req, body, nil
+	return h, host, body, nil
 }
 
 func isFormContentType(ct string) bool {
