@@ -60,7 +60,22 @@ const maxJSONDepth = 10000
 
 // DecodeJSON decodes one JSON document into runtime values: integers that fit
 // in 64 bits become int, other numbers float64.
+//
+// A hand-written decoder (decodeJSONFast) takes every well-formed document;
+// whatever it refuses goes through decodeJSONReference, so errors — and the
+// stream decoder's leniency about what follows the value — stay exactly as
+// encoding/json reports them.
 func DecodeJSON(b []byte) (any, error) {
+	if v, ok := decodeJSONFast(b); ok {
+		return v, nil
+	}
+	return decodeJSONReference(b)
+}
+
+// decodeJSONReference is encoding/json's stream decoder with UseNumber and a
+// walk converting the numbers: the definition of DecodeJSON's results, which
+// tests compare decodeJSONFast with.
+func decodeJSONReference(b []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var v any
