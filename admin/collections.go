@@ -193,31 +193,9 @@ var emptyListings = []string{
 	"partials", "vaults",
 }
 
-// isUUID reports whether s is UUID-shaped (8-4-4-4-12 hex digits, any
-// case): such a path segment is an id (§3.1).
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // find looks an entity up by id (UUID-shaped ref) or endpoint key.
 func (c *collection) find(items []item, ref string) (item, bool) {
-	if isUUID(ref) {
+	if config.IsUUID(ref) {
 		id := strings.ToLower(ref)
 		i, ok := slices.BinarySearchFunc(items, id, func(it item, id string) int { return strings.Compare(it.id, id) })
 		if ok {

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/datakit-gateway/datakit/gateway/config"
 )
 
 // Page sizes (§4.5).
@@ -130,7 +132,7 @@ func decodeOffset(s string) (string, error) {
 		return "", invalidOffset(s, "bad base64 encoding")
 	}
 	var v []string
-	if err := json.Unmarshal(raw, &v); err != nil || len(v) != 1 || !isUUID(v[0]) {
+	if err := json.Unmarshal(raw, &v); err != nil || len(v) != 1 || !config.IsUUID(v[0]) {
 		return "", invalidOffset(s, "bad offset")
 	}
 	return strings.ToLower(v[0]), nil

@@ -329,7 +329,7 @@ func (a *api) decode(c *collection, in map[string]any) (any, error) {
 // violation (§4.4).
 func pathValue(c *collection, in map[string]any, ref string) error {
 	field := c.key
-	if isUUID(ref) || field == "" {
+	if config.IsUUID(ref) || field == "" {
 		field, ref = "id", strings.ToLower(ref)
 	}
 	if v, ok := in[field]; ok && v != nil && v != ref {

@@ -308,7 +308,7 @@ func (r *reader) foreign(k, keyField string, dst **ForeignKey) {
 				errs.Field(f).Add("unknown field")
 			case !isStr:
 				errs.Field(f).Add("expected a string")
-			case f == "id" && !isUUID(s):
+			case f == "id" && !IsUUID(s):
 				errs.Field(f).Add("expected a valid UUID")
 			case f == "id":
 				*dst = &ForeignKey{ID: s}
@@ -325,7 +325,7 @@ func (r *reader) foreign(k, keyField string, dst **ForeignKey) {
 		errs.Add("length must be at least 1")
 		return
 	}
-	if isUUID(ref) {
+	if IsUUID(ref) {
 		*dst = &ForeignKey{ID: strings.ToLower(ref)}
 		return
 	}
@@ -359,15 +359,17 @@ func (r *reader) id(dst *string) {
 		return
 	}
 	s, _ := v.(string)
-	if !isUUID(s) {
+	if !IsUUID(s) {
 		r.errs.Field("id").Add("expected a valid UUID")
 		return
 	}
 	*dst = strings.ToLower(s)
 }
 
-// isUUID accepts the canonical 36-character form only, as Kong does.
-func isUUID(s string) bool {
+// IsUUID reports whether s is a UUID in the canonical 36-character form
+// (any case), as Kong accepts ids; an Admin path segment of that shape is an
+// id, any other an endpoint key (§3.1).
+func IsUUID(s string) bool {
 	if len(s) != 36 {
 		return false
 	}

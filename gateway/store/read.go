@@ -32,7 +32,7 @@ func lookupInfo(kind Kind) (*kindInfo, error) {
 // refColumn is the column a ref addresses: id when UUID-shaped, else the
 // endpoint key ("" when the collection has none).
 func refColumn(info *kindInfo, ref string) (col, val string) {
-	if isUUID(ref) {
+	if config.IsUUID(ref) {
 		return "id", strings.ToLower(ref)
 	}
 	return info.key, ref
@@ -63,7 +63,7 @@ func (r *reader) GetBy(ctx context.Context, kind Kind, field, value string) (jso
 
 func (r *reader) GetTarget(ctx context.Context, upstreamID, ref string) (json.RawMessage, error) {
 	col, val := "target", ref
-	if isUUID(ref) {
+	if config.IsUUID(ref) {
 		col, val = "id", strings.ToLower(ref)
 	}
 	return r.one(ctx, Targets, `SELECT entity FROM targets WHERE upstream_id = $1 AND `+col+` = $2`, upstreamID, val)
@@ -281,30 +281,8 @@ func decodeOffset(s string) (string, error) {
 		return "", &OffsetError{Offset: s, Reason: "bad base64 encoding"}
 	}
 	var v []string
-	if err := json.Unmarshal(raw, &v); err != nil || len(v) != 1 || !isUUID(v[0]) {
+	if err := json.Unmarshal(raw, &v); err != nil || len(v) != 1 || !config.IsUUID(v[0]) {
 		return "", &OffsetError{Offset: s, Reason: "bad offset"}
 	}
 	return strings.ToLower(v[0]), nil
-}
-
-// isUUID reports whether s is UUID-shaped (8-4-4-4-12 hex digits, any
-// case), which makes an Admin path segment an id (§3.1).
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }

@@ -167,7 +167,7 @@ func TestCRUD(t *testing.T) {
 				e := tc.build(t, s)
 				insert(t, s, e)
 				id := entityID(t, e)
-				if !isUUID(id) {
+				if !config.IsUUID(id) {
 					t.Fatalf("Insert gave id %q, want a UUID", id)
 				}
 				raw, err := s.Get(ctx, tc.kind, id)
