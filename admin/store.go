@@ -32,42 +32,26 @@ func kindOf(c *collection) store.Kind { return store.Kind(c.entity) }
 // decoders decode and validate an entity of each collection into the
 // pointer the store writes.
 var decoders = map[*collection]func(map[string]any, config.PluginSchemas) (any, *config.FieldErrors){
-	services: func(in map[string]any, _ config.PluginSchemas) (any, *config.FieldErrors) {
-		e, fe := config.DecodeService(in)
-		return &e, fe
-	},
-	routes: func(in map[string]any, _ config.PluginSchemas) (any, *config.FieldErrors) {
-		e, fe := config.DecodeRoute(in)
-		return &e, fe
-	},
-	consumers: func(in map[string]any, _ config.PluginSchemas) (any, *config.FieldErrors) {
-		e, fe := config.DecodeConsumer(in)
-		return &e, fe
-	},
+	services:  decoder(config.DecodeService),
+	routes:    decoder(config.DecodeRoute),
+	consumers: decoder(config.DecodeConsumer),
 	plugins: func(in map[string]any, ps config.PluginSchemas) (any, *config.FieldErrors) {
 		e, fe := config.DecodePlugin(in, ps)
 		return &e, fe
 	},
-	upstreams: func(in map[string]any, _ config.PluginSchemas) (any, *config.FieldErrors) {
-		e, fe := config.DecodeUpstream(in)
+	upstreams:    decoder(config.DecodeUpstream),
+	targets:      decoder(config.DecodeTarget),
+	certificates: decoder(config.DecodeCertificate),
+	snis:         decoder(config.DecodeSNI),
+	keyauths:     decoder(config.DecodeKeyauthCredential),
+}
+
+// decoder adapts an entity decoder that needs no plugin schemas.
+func decoder[T any](decode func(map[string]any) (T, *config.FieldErrors)) func(map[string]any, config.PluginSchemas) (any, *config.FieldErrors) {
+	return func(in map[string]any, _ config.PluginSchemas) (any, *config.FieldErrors) {
+		e, fe := decode(in)
 		return &e, fe
-	},
-	targets: func(in map[string]any, _ config.PluginSchemas) (any, *config.FieldErrors) {
-		e, fe := config.DecodeTarget(in)
-		return &e, fe
-	},
-	certificates: func(in map[string]any, _ config.PluginSchemas) (any, *config.FieldErrors) {
-		e, fe := config.DecodeCertificate(in)
-		return &e, fe
-	},
-	snis: func(in map[string]any, _ config.PluginSchemas) (any, *config.FieldErrors) {
-		e, fe := config.DecodeSNI(in)
-		return &e, fe
-	},
-	keyauths: func(in map[string]any, _ config.PluginSchemas) (any, *config.FieldErrors) {
-		e, fe := config.DecodeKeyauthCredential(in)
-		return &e, fe
-	},
+	}
 }
 
 // fkID reads the id of a foreign key field from an entity's JSON.
