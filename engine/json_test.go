@@ -150,3 +150,17 @@ func BenchmarkDecodeJSONReference(b *testing.B) {
 		}
 	}
 }
+
+// TestDecodeJSONTrailingData: only white space may follow the value.
+func TestDecodeJSONTrailingData(t *testing.T) {
+	for _, in := range []string{"2x", `{"a":1}}`, "[1] 2", "true false"} {
+		if v, err := DecodeJSON([]byte(in)); err == nil {
+			t.Errorf("DecodeJSON(%q) = %v, want an error", in, v)
+		}
+	}
+	for _, in := range []string{" 2 ", "{\"a\":1}\n", "\t[1]\r\n"} {
+		if _, err := DecodeJSON([]byte(in)); err != nil {
+			t.Errorf("DecodeJSON(%q) = %v", in, err)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -82,7 +83,9 @@ func decodeJSONReference(b []byte) (any, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, err
 	}
-	if _, err := dec.Token(); err == nil {
+	// Only white space may follow the value ("2x" and `{"a":1}}` are not
+	// JSON documents).
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("invalid character after top-level value")
 	}
 	return normalizeNumbers(v, 0)
