@@ -19,6 +19,8 @@ type Options struct {
 	// Secrets resolves resources.vault references, with its cache; zero
 	// value: a resolver of the plan's own over the process environment.
 	Secrets *Secrets
+	// Recorder receives each node's outcome for metrics; zero value: none.
+	Recorder Recorder
 }
 
 func (o Options) withDefaults() Options {

@@ -271,6 +271,9 @@ func (r *Run) timeOut(parent context.Context, phase Phase) {
 			r.nodes[id].status = statusError
 			r.nodes[id].err = msg
 			r.trace.fail(id, msg, nil)
+			if r.plan.opts.Recorder != nil {
+				r.record(id, RecordError)
+			}
 			if r.failure == nil {
 				r.failure = r.nodeError(id, msg)
 			}
@@ -287,6 +290,9 @@ func (r *Run) runInline(ctx context.Context, id int) {
 	if n.implicit {
 		r.runImplicit(ctx, id)
 		return
+	}
+	if r.plan.opts.Recorder != nil {
+		nr.startedAt = r.now()
 	}
 	in, err := r.gather(id)
 	r.trace.run(id, in)
@@ -328,6 +334,9 @@ func (r *Run) dispatch(ctx context.Context, id int, results chan<- asyncResult) 
 	}
 	nr.status = statusRunning
 	nr.startedAt = r.trace.now()
+	if r.plan.opts.Recorder != nil {
+		nr.startedAt = r.now()
+	}
 	r.arrivals.dispatched(id)
 	go func() {
 		outs, err := safeRun(ctx, n.node, &r.env, in, r.env.Logger, n)
@@ -354,6 +363,9 @@ func (r *Run) complete(id int, outs []any) {
 	nr.status = statusComplete
 	nr.outs = outs
 	r.trace.complete(id, outs)
+	if r.plan.opts.Recorder != nil {
+		r.record(id, RecordSuccess)
+	}
 }
 
 func (r *Run) fail(id int, err error, outs []any) {
@@ -363,6 +375,9 @@ func (r *Run) fail(id int, err error, outs []any) {
 	nr.err = err
 	nr.outs = outs
 	r.trace.fail(id, err, outs)
+	if r.plan.opts.Recorder != nil {
+		r.record(id, RecordError)
+	}
 	if r.failure == nil {
 		r.failure = r.nodeError(id, err)
 	}
@@ -385,6 +400,9 @@ func (r *Run) cancelNode(id int) {
 	}
 	nr.status = statusCanceled
 	r.trace.cancel(id, wasRunning, nr.startedAt)
+	if r.plan.opts.Recorder != nil {
+		r.record(id, RecordCancelled)
+	}
 }
 
 // settle propagates a finished node to its dependents: a completed node
@@ -422,6 +440,9 @@ func (r *Run) release(dep int, phase Phase, ready *readySet) {
 func (r *Run) skip(id int, phase Phase, ready *readySet) {
 	r.nodes[id].status = statusSkipped
 	r.trace.skip(id)
+	if r.plan.opts.Recorder != nil {
+		r.record(id, RecordSkipped)
+	}
 	n := r.plan.nodes[id]
 	if n.isBranch {
 		// A skipped branch skips both of its lists.
@@ -446,6 +467,9 @@ func (r *Run) runBranch(id int, v any) {
 	}
 	r.nodes[id].status = statusComplete
 	r.trace.completeBranch(id, label)
+	if r.plan.opts.Recorder != nil {
+		r.record(id, RecordSuccess)
+	}
 	for _, t := range unselected {
 		r.nodes[t].doomed = true
 	}

@@ -28,6 +28,9 @@ type ServerOptions struct {
 	// Admin listeners serve AdminHandler.
 	Admin        []ListenAddr
 	AdminHandler http.Handler
+	// Metrics serves GET /metrics on the status listeners (gateway.md
+	// §11.1); nil: no /metrics there.
+	Metrics http.Handler
 	// Timeouts of the proxy listeners (gateway.md §10.1).
 	ReadHeaderTimeout, IdleTimeout time.Duration
 	MaxHeaderBytes                 int
@@ -193,9 +196,13 @@ func (s *Server) Drain(ctx context.Context) error {
 // Close stops everything at once.
 func (s *Server) Close() { s.closeAll(); s.wg.Wait() }
 
-// statusHandler serves /status and /status/ready (gateway.md §4.9).
+// statusHandler serves /status and /status/ready (gateway.md §4.9), and
+// /metrics when there is a Metrics handler.
 func (s *Server) statusHandler() http.Handler {
 	mux := http.NewServeMux()
+	if s.opts.Metrics != nil {
+		mux.Handle("GET /metrics", s.opts.Metrics)
+	}
 	mux.HandleFunc("GET /status/ready", func(w http.ResponseWriter, r *http.Request) {
 		switch snap := s.g.Snapshot(); {
 		case s.draining.Load():

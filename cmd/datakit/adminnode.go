@@ -58,6 +58,7 @@ func adminOptions(n *node, st *settings.Settings) admin.Options {
 		AdminToken: st.AdminToken.Reveal(), AllowedHosts: st.AdminAllowedHosts, GUIOrigins: st.AdminGUIOrigin,
 		MaxBodySize: st.AdminMaxBodySize, Logger: n.logger,
 		LatencyHeader: st.Headers.Has(settings.HeaderAdminLatency),
+		Metrics:       n.metricsHandler(),
 	}
 	if st.Headers.Has(settings.HeaderServer) {
 		opts.ServerHeader = "datakit/" + version

@@ -9,11 +9,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"slices"
 	"strings"
 	"syscall"
+
+	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/datakit-gateway/datakit/admin"
 	"github.com/datakit-gateway/datakit/engine"
@@ -21,6 +26,7 @@ import (
 	"github.com/datakit-gateway/datakit/gateway/config"
 	"github.com/datakit-gateway/datakit/gateway/plugins/datakit"
 	"github.com/datakit-gateway/datakit/gateway/plugins/keyauth"
+	"github.com/datakit-gateway/datakit/gateway/plugins/prometheus"
 	"github.com/datakit-gateway/datakit/gateway/settings"
 	"github.com/datakit-gateway/datakit/gateway/store"
 	"github.com/datakit-gateway/datakit/nodes"
@@ -94,6 +100,9 @@ type node struct {
 	build   gateway.BuildOptions
 	caches  *nodes.CacheStores // closed when the node stops
 	store   store.Store        // nil with database = off; closed when the node stops
+	// registry is the process's Prometheus registry; metrics record into it.
+	registry *prom.Registry
+	metrics  *prometheus.Metrics
 }
 
 func newLogger(st *settings.Settings, w io.Writer) *slog.Logger {
@@ -104,8 +113,19 @@ func newLogger(st *settings.Settings, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// buildPlugins registers the bundled plugins the settings enable.
+// buildPlugins registers the bundled plugins the settings enable, recording
+// no metrics (configuration validation).
 func buildPlugins(st *settings.Settings, logger *slog.Logger, caches *nodes.CacheStores) (*gateway.Plugins, error) {
+	return buildPluginsWithMetrics(st, logger, caches, nil)
+}
+
+// buildPluginsWithMetrics is buildPlugins with the process's metrics; nil
+// records nothing.
+func buildPluginsWithMetrics(st *settings.Settings, logger *slog.Logger, caches *nodes.CacheStores, m *prometheus.Metrics) (*gateway.Plugins, error) {
+	var dkMetrics datakit.Metrics
+	if m != nil {
+		dkMetrics = m // not a typed nil: the plugin checks for nil
+	}
 	reg := engine.NewRegistry()
 	nodes.Register(reg, nodes.Deps{Version: version, Logger: logger, Caches: caches,
 		MaxCallBodyBytes: st.DatakitMaxBodySize, JQTimeout: st.DatakitJqTimeout})
@@ -115,14 +135,14 @@ func buildPlugins(st *settings.Settings, logger *slog.Logger, caches *nodes.Cach
 			Setting: func(name string) any {
 				v, _ := st.Lookup(name)
 				return v
-			}}),
-		keyauth.Name: keyauth.New(version),
+			}, Metrics: dkMetrics}),
+		keyauth.Name:    keyauth.New(version),
+		prometheus.Name: prometheus.New(m, version),
 	}
 	var loaded []gateway.Plugin
 	for _, name := range st.Plugins {
 		p, ok := available[name]
 		if !ok {
-			// prometheus is part of later work.
 			logger.Warn("plugin not available in this build", "plugin", name)
 			continue
 		}
@@ -133,8 +153,18 @@ func buildPlugins(st *settings.Settings, logger *slog.Logger, caches *nodes.Cach
 
 // newNode loads the declarative configuration and prepares the listeners.
 func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
+	// One registry per process (design.md rule 9), served on the Admin API
+	// and the status listeners.
+	registry := prom.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var n *node
+	metrics := prometheus.NewMetrics(registry, prometheus.Options{
+		Kong: slices.Contains(st.Plugins, prometheus.Name), NodeID: st.NodeID,
+		// Read at scrape time, once the node and its store exist.
+		DatastoreReachable: func() bool { return n == nil || n.store == nil || n.store.Reachable() },
+	})
 	caches := nodes.NewCacheStores()
-	plugins, err := buildPlugins(st, logger, caches)
+	plugins, err := buildPluginsWithMetrics(st, logger, caches, metrics)
 	if err != nil {
 		caches.Close()
 		return nil, err
@@ -158,7 +188,7 @@ func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
 		}
 	}
 	gw := gateway.New(gwOpts)
-	n := &node{st: st, logger: logger, gw: gw, plugins: plugins, caches: caches,
+	n = &node{st: st, logger: logger, gw: gw, plugins: plugins, caches: caches, registry: registry, metrics: metrics,
 		build: gateway.BuildOptions{Plugins: plugins, Limits: limits, Logger: logger, UpstreamTLS: upstreamTLS}}
 	if st.Database != "off" {
 		s, err := openStore(context.Background(), st, logger)
@@ -172,9 +202,12 @@ func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
 		n.close()
 		return nil, err
 	}
+	if snap := gw.Snapshot(); snap != nil {
+		metrics.SetConfigRevision(snap.Revision())
+	}
 	opts := gateway.ServerOptions{ReadHeaderTimeout: st.ClientHeaderTimeout, IdleTimeout: st.KeepaliveTimeout,
 		MaxHeaderBytes: int(2 * st.ClientMaxHeaderSize), DrainDelay: st.DrainDelay, DrainTimeout: st.DrainTimeout,
-		Logger: logger}
+		Logger: logger, Metrics: n.metricsHandler()}
 	for _, l := range st.ProxyListen {
 		a := gateway.ListenAddr{Address: l.Address()}
 		if l.SSL {
@@ -204,6 +237,12 @@ func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
 	opts.AdminHandler = admin.New(adminOptions(n, st))
 	n.server = gateway.NewServer(gw, opts)
 	return n, nil
+}
+
+// metricsHandler serves the registry in the Prometheus text format.
+func (n *node) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(n.registry, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(n.logger.Handler(), slog.LevelError), Registry: n.registry})
 }
 
 // upstreamTLS reads upstream_tls_verify and upstream_tls_trusted_certificate
@@ -301,6 +340,7 @@ func (n *node) run(ctx context.Context, ready func(addrs []string)) int {
 			defer close(done)
 			n.gw.Sync(syncCtx, n.store, gateway.SyncOptions{Build: n.build, Debounce: n.st.DBUpdateDebounce,
 				OnResult: func(rev int64, err error) {
+					n.metrics.ConfigReloaded(rev, err)
 					n.server.SetConfigError(err)
 					if err != nil {
 						n.logger.Error("configuration rebuild failed; keeping the running one", "revision", rev, "error", err)
@@ -328,7 +368,13 @@ func (n *node) run(ctx context.Context, ready func(addrs []string)) int {
 			return n.drain(sigs)
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				if err := n.load(); err != nil {
+				err := n.load()
+				var rev int64 // 0 in DB-less mode
+				if snap := n.gw.Snapshot(); snap != nil {
+					rev = snap.Revision()
+				}
+				n.metrics.ConfigReloaded(rev, err)
+				if err != nil {
 					n.logger.Error("reload failed; keeping the running configuration", "error", err)
 					n.server.SetConfigError(err)
 				} else {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/datakit-gateway/datakit/engine"
 	"github.com/datakit-gateway/datakit/gateway"
@@ -35,6 +36,35 @@ type Options struct {
 	Setting func(name string) any
 	// Version is the plugin version reported in schemas.
 	Version string
+	// Metrics records plan outcomes and node runs (gateway.md §11.1); nil
+	// records nothing.
+	Metrics Metrics
+}
+
+// Metrics receives what the plugin measures; plugin is the instance's
+// instance_name, else its id.
+type Metrics interface {
+	// PlanRun counts one request's run: complete, error or exit.
+	PlanRun(plugin, outcome string)
+	// NodeDone is engine.Recorder with the plugin label.
+	NodeDone(plugin, node, typ, status string, d time.Duration)
+}
+
+// Plan outcomes for Metrics.PlanRun.
+const (
+	OutcomeComplete = "complete"
+	OutcomeError    = "error"
+	OutcomeExit     = "exit"
+)
+
+// nodeRecorder binds Metrics to one instance for the engine.
+type nodeRecorder struct {
+	m      Metrics
+	plugin string
+}
+
+func (r nodeRecorder) NodeDone(node, typ, status string, d time.Duration) {
+	r.m.NodeDone(r.plugin, node, typ, status, d)
 }
 
 // Plugin is the datakit plugin.
@@ -74,6 +104,13 @@ func (e ConfigError) Unwrap() []error {
 func (p *Plugin) Compile(_ context.Context, cfg config.Plugin, env gateway.CompileEnv) (gateway.Instance, error) {
 	opts := p.opts.Engine
 	opts.PluginID = cfg.ID
+	label := cfg.ID
+	if cfg.InstanceName != nil && *cfg.InstanceName != "" {
+		label = *cfg.InstanceName
+	}
+	if p.opts.Metrics != nil {
+		opts.Recorder = nodeRecorder{m: p.opts.Metrics, plugin: label}
+	}
 	plan, err := engine.Compile(anyConfig(cfg.Config), p.opts.Registry, opts)
 	if err != nil {
 		var ce *engine.ConfigError
@@ -82,7 +119,7 @@ func (p *Plugin) Compile(_ context.Context, cfg config.Plugin, env gateway.Compi
 		}
 		return nil, err
 	}
-	inst := &instance{plugin: p, plan: plan, id: cfg.ID, logger: env.Logger, config: withDefaults(cfg.Config)}
+	inst := &instance{plugin: p, plan: plan, id: cfg.ID, label: label, logger: env.Logger, config: withDefaults(cfg.Config)}
 	if plan.HasResponsePart() || plan.Debug() {
 		return &responseInstance{inst}, nil
 	}
@@ -119,6 +156,7 @@ type instance struct {
 	plugin *Plugin
 	plan   *engine.Plan
 	id     string
+	label  string // the metrics' plugin label
 	logger *slog.Logger
 	config map[string]any
 }
@@ -144,6 +182,8 @@ type runState struct {
 	run    *engine.Run
 	ex     *exchange
 	traced bool
+	// counted: the plan's outcome was recorded.
+	counted bool
 }
 
 const stateKey = "\x00datakit.run"
@@ -155,7 +195,28 @@ func (in *instance) Access(ctx context.Context, gx *gateway.Exchange) error {
 	st := &runState{run: run, ex: x, traced: traced}
 	gx.PluginState(in)[stateKey] = st
 	out := run.Access(ctx)
+	// A plan with a response part is counted there, unless access ended it.
+	if !in.plan.HasResponsePart() || out.Exit != nil || out.Err != nil || out.Abort != nil {
+		in.countRun(st, out)
+	}
 	return in.finish(gx, st, out, true)
+}
+
+// countRun records the plan's outcome for the request, once.
+func (in *instance) countRun(st *runState, out engine.Outcome) {
+	m := in.plugin.opts.Metrics
+	if m == nil || st.counted {
+		return
+	}
+	st.counted = true
+	switch {
+	case out.Err != nil || out.Abort != nil:
+		m.PlanRun(in.label, OutcomeError)
+	case out.Exit != nil:
+		m.PlanRun(in.label, OutcomeExit)
+	default:
+		m.PlanRun(in.label, OutcomeComplete)
+	}
 }
 
 // finish turns a part's outcome into the gateway's terms: an exit, a
@@ -238,6 +299,7 @@ func (in *responseInstance) Response(ctx context.Context, gx *gateway.Exchange) 
 		return nil
 	}
 	out := st.run.Response(ctx)
+	in.countRun(st, out)
 	if err := in.finish(gx, st, out, false); err != nil {
 		return err
 	}
