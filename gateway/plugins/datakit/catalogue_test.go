@@ -1,7 +1,6 @@
 package datakit_test
 
 import (
-	"context"
 	"crypto"
 	"crypto/hmac"
 	"crypto/rand"
@@ -12,38 +11,11 @@ import (
 	"io"
 	"math/big"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/datakit-gateway/datakit/engine"
-	"github.com/datakit-gateway/datakit/gateway"
-	"github.com/datakit-gateway/datakit/gateway/config"
-	"github.com/datakit-gateway/datakit/gateway/plugins/datakit"
 	"github.com/datakit-gateway/datakit/gateway/plugins/keyauth"
-	"github.com/datakit-gateway/datakit/nodes"
 )
-
-// startWithKeyAuth is startGateway with the key-auth plugin loaded too.
-func startWithKeyAuth(t *testing.T, doc string) *httptest.Server {
-	t.Helper()
-	reg := engine.NewRegistry()
-	nodes.Register(reg, nodes.Deps{Version: "test"})
-	plugins := gateway.NewPlugins(keyauth.New("test"), datakit.New(datakit.Options{Registry: reg}))
-	ents, err := config.LoadDeclarative([]byte(doc), config.LoadOptions{Plugins: plugins})
-	if err != nil {
-		t.Fatalf("LoadDeclarative = %v", err)
-	}
-	snap, err := gateway.Build(context.Background(), ents, gateway.BuildOptions{Plugins: plugins})
-	if err != nil {
-		t.Fatalf("Build = %v", err)
-	}
-	g := gateway.New(gateway.Options{Version: "test"})
-	g.Swap(snap)
-	srv := httptest.NewServer(g.Handler(gateway.Listener{Port: 8000}))
-	t.Cleanup(srv.Close)
-	return srv
-}
 
 // TestRejectWithoutCredentials is spec §13.12 through the gateway.
 func TestRejectWithoutCredentials(t *testing.T) {
@@ -153,7 +125,7 @@ func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 func TestSignJWTForConsumer(t *testing.T) {
 	t.Setenv("JWT_HMAC_KEY", "k3y")
 	upstream, upRec := mock(t, 200, `{}`, 0)
-	gw := startWithKeyAuth(t, `_format_version: "3.0"
+	gw := startGateway(t, `_format_version: "3.0"
 consumers: [{username: alice, keyauth_credentials: [{key: alice-key}]}]
 services:
   - name: api
@@ -176,7 +148,7 @@ services:
                   static_claims: {iss: kong}
                   inputs: {claims: BUILD_CLAIMS, key: vault.jwt_hmac_key}
                 - {name: BUILD_HEADER, type: jq, input: SIGN_JWT.token, output: service_request.headers, jq: '{"X-Consumer-JWT": .}'}
-`)
+`, keyauth.New("test"))
 	if resp, body := get(t, gw.URL+"/", http.Header{"Apikey": {"alice-key"}}); resp.StatusCode != 200 {
 		t.Fatalf("status %d %s", resp.StatusCode, body)
 	}

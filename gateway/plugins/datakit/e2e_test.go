@@ -20,12 +20,12 @@ import (
 )
 
 // startGateway serves a declarative configuration through the real gateway
-// handler with the datakit plugin.
-func startGateway(t *testing.T, doc string) *httptest.Server {
+// handler with the datakit plugin and any others given.
+func startGateway(t *testing.T, doc string, others ...gateway.Plugin) *httptest.Server {
 	t.Helper()
 	reg := engine.NewRegistry()
 	nodes.Register(reg, nodes.Deps{Version: "test"})
-	plugins := gateway.NewPlugins(datakit.New(datakit.Options{Registry: reg, NodeID: "node-1"}))
+	plugins := gateway.NewPlugins(append(others, datakit.New(datakit.Options{Registry: reg, NodeID: "node-1"}))...)
 	ents, err := config.LoadDeclarative([]byte(doc), config.LoadOptions{Plugins: plugins})
 	if err != nil {
 		t.Fatalf("LoadDeclarative = %v", err)
