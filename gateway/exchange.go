@@ -30,6 +30,8 @@ type Exchange struct {
 	logHead requestLogHandler
 	// rctx carries the Exchange to the ReverseProxy callbacks.
 	rctx exchangeContext
+	// sent counts what the client is sent.
+	sent responseCounter
 
 	clientIP   string
 	clientPort int

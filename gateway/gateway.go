@@ -13,6 +13,9 @@ import (
 
 // Options configure a Gateway.
 type Options struct {
+	// AccessLog writes one `access` record per request at info level
+	// (access_log).
+	AccessLog bool
 	// Version is datakit's version, shown in Server and Via.
 	Version string
 	Logger  *slog.Logger

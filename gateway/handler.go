@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -43,6 +44,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, l Listener, list
 		ex.scheme = "https"
 	}
 	ex.logHead = requestLogHandler{base: g.opts.Logger.Handler(), id: ex.requestID}
+	// Count what reaches the client, for the log phase and the access log.
+	ex.sent = responseCounter{ResponseWriter: w}
+	w = &ex.sent
 	defer g.log(ex)
 	defer func() {
 		if v := recover(); v != nil {
@@ -383,14 +387,21 @@ func (g *Gateway) headerFilter(ex *Exchange) {
 
 // log runs the collected log handlers once the request is over.
 func (g *Gateway) log(ex *Exchange) {
-	if len(ex.collected) == 0 {
+	if len(ex.collected) == 0 && !g.opts.AccessLog {
 		return
 	}
 	now := time.Now()
+	status := ex.sent.status
+	if status == 0 {
+		status = ex.ResponseStatus()
+		if ex.ctx.Err() != nil {
+			status = 499 // the client left before a response was sent
+		}
+	}
 	rec := &LogRecord{RequestID: ex.requestID, Method: ex.req.Method, Path: ex.req.URL.Path,
-		Status: ex.ResponseStatus(), Route: ex.route, Service: ex.service, Consumer: ex.consumer,
+		Status: status, Route: ex.route, Service: ex.service, Consumer: ex.consumer,
 		ClientIP: ex.clientIP, Source: ex.source, Started: ex.started, Latency: now.Sub(ex.started),
-		Tries: ex.tries}
+		Tries: ex.tries, BytesOut: ex.sent.bytes}
 	if ex.req.ContentLength > 0 {
 		rec.BytesIn = ex.req.ContentLength
 	}
@@ -398,6 +409,9 @@ func (g *Gateway) log(ex *Exchange) {
 		rec.UpstreamLatency = ex.headersAt.Sub(ex.tryStart)
 	}
 	rec.GatewayLatency = rec.Latency - rec.UpstreamLatency
+	if g.opts.AccessLog {
+		g.accessLog(ex, rec)
+	}
 	for _, in := range ex.collected {
 		h, ok := in.inst.(LogHandler)
 		if !ok {
@@ -606,3 +620,69 @@ func (g *Gateway) viaFor(r *http.Request) string {
 	}
 	return g.via11
 }
+
+// accessLog writes the one access record of a request (gateway.md §11.2):
+// names else ids, no query string, no header values.
+func (g *Gateway) accessLog(ex *Exchange, rec *LogRecord) {
+	logger := g.opts.Logger
+	if !logger.Enabled(ex.ctx, slog.LevelInfo) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", rec.RequestID), slog.String("client_ip", rec.ClientIP),
+		slog.String("method", rec.Method), slog.String("host", ex.req.Host), slog.String("path", rec.Path),
+		slog.String("proto", ex.req.Proto), slog.Int("status", rec.Status),
+		slog.Int64("bytes_in", rec.BytesIn), slog.Int64("bytes_out", rec.BytesOut),
+		slog.Int64("latency_ms", rec.Latency.Milliseconds()),
+		slog.Int64("upstream_latency_ms", rec.UpstreamLatency.Milliseconds()),
+		slog.Int64("proxy_latency_ms", rec.GatewayLatency.Milliseconds()),
+	}
+	if r := rec.Route; r != nil {
+		attrs = append(attrs, slog.String("route", nameOr(r.Name, r.ID)))
+	}
+	if s := rec.Service; s != nil {
+		attrs = append(attrs, slog.String("service", nameOr(s.Name, s.ID)))
+	}
+	if c := rec.Consumer; c != nil {
+		attrs = append(attrs, slog.String("consumer", nameOr(c.Username, c.ID)))
+	}
+	if ex.target.host != "" {
+		attrs = append(attrs, slog.String("upstream_addr", joinHostPort(ex.target.host, ex.target.port)))
+	}
+	attrs = append(attrs, slog.Int("tries", rec.Tries), slog.String("source", rec.Source))
+	logger.LogAttrs(ex.ctx, slog.LevelInfo, "access", attrs...)
+}
+
+func nameOr(name *string, id string) string {
+	if name != nil && *name != "" {
+		return *name
+	}
+	return id
+}
+
+// responseCounter records the status and the body bytes written to the
+// client; Unwrap lets http.ResponseController reach the connection
+// (flushes, WebSocket hijacks).
+type responseCounter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (c *responseCounter) WriteHeader(code int) {
+	if c.status == 0 && code >= 200 || code == http.StatusSwitchingProtocols {
+		c.status = code
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *responseCounter) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	n, err := c.ResponseWriter.Write(b)
+	c.bytes += int64(n)
+	return n, err
+}
+
+func (c *responseCounter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
