@@ -179,7 +179,7 @@ func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
 		return nil, err
 	}
 	gwOpts := gateway.Options{Version: version, Logger: logger, TrustedIPs: st.TrustedIPs,
-		RealIPHeader: st.RealIPHeader, RealIPRecursive: st.RealIPRecursive, ErrorFormat: gateway.ParseErrorFormat(st.ErrorDefaultType),
+		RealIPHeader: st.RealIPHeader, RealIPRecursive: st.RealIPRecursive, AccessLog: st.AccessLog, ErrorFormat: gateway.ParseErrorFormat(st.ErrorDefaultType),
 		MaxInflight: int64(st.MaxInflightRequests)}
 	for _, l := range st.ProxyListen {
 		if l.SSL {
