@@ -137,6 +137,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now stamps entities written in DB modes; nil means time.Now.
 	Now func() time.Time
+	// Graphs compiles datakit plugin configurations for the graph
+	// endpoints (§4.11); nil answers them 404 for every plugin.
+	Graphs Graphs
 	// Metrics serves GET /metrics (Prometheus text format); nil leaves the
 	// path unserved until the node exports metrics.
 	Metrics http.Handler

@@ -46,6 +46,8 @@ func (a *api) routes(t *table) {
 		t.handle(base+"/{"+n.child.entity+"}", methods{http.MethodGet: a.get(s), http.MethodPut: a.put(s),
 			http.MethodPatch: a.patch(s), http.MethodDelete: a.remove(s)})
 	}
+	t.handle("/plugins/{plugins}/graph", methods{http.MethodGet: a.pluginGraph})
+	t.handle("/plugins/{plugins}/graph/run", methods{http.MethodPost: a.runPluginGraph})
 	for _, p := range emptyListings {
 		t.handle("/"+p, methods{http.MethodGet: a.emptyList})
 	}
