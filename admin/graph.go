@@ -103,6 +103,9 @@ func (a *api) datakitConfig(r *http.Request) (map[string]any, error) {
 	if p.Name != datakitPlugin || a.opts.Graphs == nil {
 		return nil, errNotFound
 	}
+	if p.Config == nil {
+		return map[string]any{}, nil
+	}
 	return p.Config, nil
 }
 

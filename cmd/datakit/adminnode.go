@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/datakit-gateway/datakit/admin"
+	"github.com/datakit-gateway/datakit/engine"
 	"github.com/datakit-gateway/datakit/gateway/config"
+	"github.com/datakit-gateway/datakit/gateway/plugins/datakit"
 	"github.com/datakit-gateway/datakit/gateway/settings"
+	"github.com/datakit-gateway/datakit/nodes"
 )
 
 // adminNode adapts the running node to the Admin API's view of it.
@@ -49,8 +53,12 @@ func (a adminNode) Status() admin.Status {
 func adminOptions(n *node, st *settings.Settings) admin.Options {
 	loaded := n.plugins.All()
 	infos := make([]admin.PluginInfo, 0, len(loaded))
+	var graphs admin.Graphs
 	for _, p := range loaded {
 		infos = append(infos, admin.PluginInfo{Name: p.Name(), Version: p.Version(), Priority: p.Priority()})
+		if p.Name() == datakit.Name {
+			graphs = graphCompiler(st, n.logger)
+		}
 	}
 	opts := admin.Options{
 		Database: st.Database, Node: adminNode{n}, Plugins: n.plugins, LoadedPlugins: infos, Store: n.store,
@@ -59,9 +67,23 @@ func adminOptions(n *node, st *settings.Settings) admin.Options {
 		MaxBodySize: st.AdminMaxBodySize, Logger: n.logger,
 		LatencyHeader: st.Headers.Has(settings.HeaderAdminLatency),
 		Metrics:       n.metricsHandler(),
+		Graphs:        graphs,
 	}
 	if st.Headers.Has(settings.HeaderServer) {
 		opts.ServerHeader = "datakit/" + version
 	}
 	return opts
+}
+
+// graphCompiler compiles datakit configurations for the Admin API's graph
+// endpoints (§4.11) with the node types and limits the gateway's registry
+// has (buildPlugins). It only compiles, never runs a plan, so it is
+// registered offline: no Redis client, no network.
+func graphCompiler(st *settings.Settings, logger *slog.Logger) admin.GraphsFunc {
+	reg := engine.NewRegistry()
+	nodes.Register(reg, nodes.Deps{Version: version, Logger: logger, Offline: true,
+		MaxCallBodyBytes: st.DatakitMaxBodySize, JQTimeout: st.DatakitJqTimeout})
+	return func(cfg map[string]any) (*engine.Plan, error) {
+		return engine.Compile(cfg, reg, engine.Options{PlanTimeout: st.DatakitPlanTimeout})
+	}
 }
