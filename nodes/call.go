@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -204,7 +205,7 @@ type callNode struct {
 	bodyCT      string // content type of a string body straight from its source
 	in          callInputIndex
 	client      *retryablehttp.Client
-	transport   *http.Transport // nil when Deps.CallTransport replaces the network
+	ownNetwork  bool // false when Deps.CallTransport replaces the network
 	destination func(u *url.URL, dynamic bool) error
 }
 
@@ -251,8 +252,14 @@ func newCallNode(cfg callConfig, deps Deps, b *engine.BuildInfo) *callNode {
 		// Without a proxy input the transport need not ask for one: its
 		// Proxy func would walk the request's whole context chain per call.
 		mayProxy := b.Connected["http_proxy"] || b.Connected["https_proxy"]
-		n.transport = newCallTransport(cfg, deps, mayProxy)
-		rt = n.transport
+		// Static and dynamic destinations get separate pools: the dial check
+		// of a connection depends on it, and a connection dialled for a
+		// static URL must never carry a request to a dynamic one.
+		rt = &callTransports{
+			static:  newCallTransport(cfg, deps, false, false),
+			dynamic: newCallTransport(cfg, deps, mayProxy, true),
+		}
+		n.ownNetwork = true
 	}
 	logger := deps.Logger.With("node", b.Name)
 	n.client = &retryablehttp.Client{
@@ -281,14 +288,56 @@ func newCallNode(cfg callConfig, deps Deps, b *engine.BuildInfo) *callNode {
 	return n
 }
 
-// newCallTransport builds the node's own connection pool (hardening §2.4).
-func newCallTransport(cfg callConfig, deps Deps, mayProxy bool) *http.Transport {
+// callTransports are a node's two connection pools: for static
+// destinations and for dynamic ones (a URL or proxy from an input), which
+// the destination policy checks differently at every dial (hardening §2.7).
+type callTransports struct{ static, dynamic *http.Transport }
+
+// dynamicKey marks the context of a request to a dynamic destination.
+type dynamicKey struct{}
+
+func (t *callTransports) RoundTrip(req *http.Request) (*http.Response, error) {
+	if dyn, _ := req.Context().Value(dynamicKey{}).(bool); dyn {
+		return t.dynamic.RoundTrip(req)
+	}
+	return t.static.RoundTrip(req)
+}
+
+// CloseIdleConnections is found by http.Client.CloseIdleConnections.
+func (t *callTransports) CloseIdleConnections() {
+	t.static.CloseIdleConnections()
+	t.dynamic.CloseIdleConnections()
+}
+
+// newCallTransport builds one of the node's connection pools (hardening
+// §2.4); dynamic selects the dial check for destinations from inputs.
+func newCallTransport(cfg callConfig, deps Deps, mayProxy, dynamic bool) *http.Transport {
 	dialTimeout, tlsTimeout := callDialTimeout, callTLSTimeout
 	if cfg.timeout > 0 {
 		limit := time.Duration(cfg.timeout) * time.Millisecond
 		dialTimeout, tlsTimeout = min(dialTimeout, limit), min(tlsTimeout, limit)
 	}
-	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, ControlContext: deps.CallDialControl}
+	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	dial := dialer.DialContext
+	if control := deps.CallDialControl; control != nil {
+		// The check needs the name dialled (host and *.domain rules), so each
+		// dial gets its own copy of the dialer.
+		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				host = addr
+			}
+			check := control(host, dynamic)
+			d := *dialer
+			d.Control = func(network, address string, c syscall.RawConn) error {
+				if err := check(network, address, c); err != nil {
+					return &refusedError{err}
+				}
+				return nil
+			}
+			return d.DialContext(ctx, network, addr)
+		}
+	}
 	// Proxies come only from the node's inputs, never the environment.
 	var proxy func(*http.Request) (*url.URL, error)
 	if mayProxy {
@@ -296,7 +345,7 @@ func newCallTransport(cfg callConfig, deps Deps, mayProxy bool) *http.Transport 
 	}
 	return &http.Transport{
 		Proxy:       proxy,
-		DialContext: dialer.DialContext,
+		DialContext: dial,
 		TLSClientConfig: &tls.Config{
 			MinVersion: tls.VersionTLS12,
 			ServerName: cfg.sslServerName,
@@ -314,6 +363,13 @@ func newCallTransport(cfg callConfig, deps Deps, mayProxy bool) *http.Transport 
 		ForceAttemptHTTP2:      true,
 	}
 }
+
+// refusedError is a connection the destination policy refused at dial time:
+// the node fails with the policy's error as is, never retried.
+type refusedError struct{ err error }
+
+func (e *refusedError) Error() string { return e.err.Error() }
+func (e *refusedError) Unwrap() error { return e.err }
 
 // CloseIdleConnections releases the node's idle connections; a plan that is
 // replaced can call it instead of waiting for the idle timeout.
@@ -354,8 +410,9 @@ func (n *callNode) checkRetry(ctx context.Context, resp *http.Response, err erro
 	if err != nil {
 		var certErr *tls.CertificateVerificationError
 		var authErr x509.UnknownAuthorityError
-		if errors.As(err, &certErr) || errors.As(err, &authErr) {
-			return false, nil // a certificate does not get better by asking again
+		var refused *refusedError
+		if errors.As(err, &certErr) || errors.As(err, &authErr) || errors.As(err, &refused) {
+			return false, nil // neither a certificate nor a refusal gets better by asking again
 		}
 	} else if s := resp.StatusCode; s != http.StatusBadGateway && s != http.StatusServiceUnavailable && s != http.StatusGatewayTimeout {
 		return false, nil
@@ -419,6 +476,9 @@ func (n *callNode) Run(ctx context.Context, _ *engine.Env, in []any) ([]any, err
 	}
 	if proxy != nil {
 		runCtx = context.WithValue(runCtx, proxyKey{}, proxy)
+	}
+	if dynamic || proxy != nil {
+		runCtx = context.WithValue(runCtx, dynamicKey{}, true)
 	}
 	if n.cfg.retries > 0 {
 		runCtx = context.WithValue(runCtx, retryStateKey{}, &retryState{})
@@ -638,6 +698,10 @@ func (n *callNode) failure(ctx, runCtx context.Context, err error) error {
 	if errors.As(err, &oe) {
 		return oe
 	}
+	var refused *refusedError
+	if errors.As(err, &refused) {
+		return refused.err
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
@@ -665,7 +729,7 @@ func (n *callNode) response(ctx, runCtx context.Context, method string, resp *ht
 	var err error
 	switch {
 	case !present:
-	case resp.ContentLength > 0 && n.transport != nil:
+	case resp.ContentLength > 0 && n.ownNetwork:
 		// Our transport enforces the announced length (a mock transport
 		// need not): read it in one piece.
 		data = make([]byte, resp.ContentLength)

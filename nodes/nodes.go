@@ -5,7 +5,6 @@
 package nodes
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -29,10 +28,14 @@ type Deps struct {
 	// input. Its error fails the node with its text (`destination not
 	// allowed`). Zero value: every destination is allowed.
 	CallDestination func(u *url.URL, dynamic bool) error
-	// CallDialControl, if non-nil, is installed as net.Dialer.ControlContext
-	// of call transports, to check the resolved address of every connection
-	// (DNS rebinding, address spellings). Zero value: no check.
-	CallDialControl func(ctx context.Context, network, address string, c syscall.RawConn) error
+	// CallDialControl, if non-nil, gives the net.Dialer.Control of one
+	// connection of a call node to host (the name or address dialled, before
+	// resolution: the target or the proxy), to check the resolved address of
+	// every connection, retries and proxies included (DNS rebinding, address
+	// spellings). dynamic reports that the target URL or the proxy came from
+	// an input. Its error fails the node with `destination not allowed`.
+	// Zero value: no check.
+	CallDialControl func(host string, dynamic bool) func(network, address string, c syscall.RawConn) error
 	// MaxCallBodyBytes caps a call response body (datakit_max_body_size);
 	// zero value: 10 MiB.
 	MaxCallBodyBytes int64
