@@ -218,6 +218,11 @@ func (x *exchange) SetProperty(name string, v any) (any, error) {
 		if err != nil || perr != nil || host == "" || port < 1 || port > 65535 {
 			return nil, fmt.Errorf("invalid target %q", fmt.Sprint(v))
 		}
+		if check := x.inst.plugin.opts.TargetDestination; check != nil {
+			if err := check(host, uint16(port)); err != nil {
+				return nil, err
+			}
+		}
 		gx.SetTarget(host, port)
 		return v, nil
 	case "kong.service.upstream":

@@ -39,6 +39,12 @@ type Options struct {
 	// Metrics records plan outcomes and node runs (gateway.md §11.1); nil
 	// records nothing.
 	Metrics Metrics
+	// TargetDestination, if non-nil, is the destination policy of
+	// kong.service.target (a dynamic destination, hardening §2.7), asked with
+	// the host and port when the property is set: an IP literal is checked in
+	// full, a name by the name rules. Its error fails the node (`destination
+	// not allowed`). Zero value: every target is allowed.
+	TargetDestination func(host string, port uint16) error
 }
 
 // Metrics receives what the plugin measures; plugin is the instance's
