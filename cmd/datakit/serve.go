@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/datakit-gateway/datakit/admin"
+	"github.com/datakit-gateway/datakit/egress"
 	"github.com/datakit-gateway/datakit/engine"
 	"github.com/datakit-gateway/datakit/gateway"
 	"github.com/datakit-gateway/datakit/gateway/config"
@@ -126,16 +127,22 @@ func buildPluginsWithMetrics(st *settings.Settings, logger *slog.Logger, caches 
 	if m != nil {
 		dkMetrics = m // not a typed nil: the plugin checks for nil
 	}
+	policy, err := destinationPolicy(st)
+	if err != nil {
+		return nil, err
+	}
 	reg := engine.NewRegistry()
 	nodes.Register(reg, nodes.Deps{Version: version, Logger: logger, Caches: caches,
-		MaxCallBodyBytes: st.DatakitMaxBodySize, JQTimeout: st.DatakitJqTimeout})
+		MaxCallBodyBytes: st.DatakitMaxBodySize, JQTimeout: st.DatakitJqTimeout,
+		CallDestination: policy.CheckURL, CallDialControl: policy.ControlHost})
 	available := map[string]gateway.Plugin{
 		datakit.Name: datakit.New(datakit.Options{Registry: reg, NodeID: st.NodeID, Version: version,
 			Engine: engine.Options{PlanTimeout: st.DatakitPlanTimeout, Secrets: engine.NewSecrets()},
 			Setting: func(name string) any {
 				v, _ := st.Lookup(name)
 				return v
-			}, Metrics: dkMetrics}),
+			}, Metrics: dkMetrics,
+			TargetDestination: func(host string, port uint16) error { return policy.CheckHost(host, port, true) }}),
 		keyauth.Name:    keyauth.New(version),
 		prometheus.Name: prometheus.New(m, version),
 	}
@@ -149,6 +156,17 @@ func buildPluginsWithMetrics(st *settings.Settings, logger *slog.Logger, caches 
 		loaded = append(loaded, p)
 	}
 	return gateway.NewPlugins(loaded...), nil
+}
+
+// destinationPolicy compiles datakit_call_allow and datakit_call_deny
+// (hardening §2.7); the admin and status listeners are the gateway's own
+// addresses, always refused to call nodes and kong.service.target.
+func destinationPolicy(st *settings.Settings) (*egress.Policy, error) {
+	var self []string
+	for _, l := range append(slices.Clone(st.AdminListen), st.StatusListen...) {
+		self = append(self, l.Address())
+	}
+	return egress.New(st.DatakitCallAllow, st.DatakitCallDeny, self)
 }
 
 // newNode loads the declarative configuration and prepares the listeners.
