@@ -125,9 +125,13 @@ type Snapshot struct {
 	transports       map[*config.Service]*http.Transport
 	transportsByKey  map[transportKey]*http.Transport
 	defaultTransport *http.Transport
-	hash             string
-	revision         int64 // database revision; 0 in DB-less mode
-	loadedAt         time.Time
+	// targetTransports check plugin-chosen targets (nil without a
+	// TargetControl).
+	targetTransports       map[*config.Service]*http.Transport
+	defaultTargetTransport *http.Transport
+	hash                   string
+	revision               int64 // database revision; 0 in DB-less mode
+	loadedAt               time.Time
 }
 
 // BuildOptions configure a snapshot build.
@@ -139,6 +143,9 @@ type BuildOptions struct {
 	// UpstreamTLS is the node's upstream TLS policy; the zero value
 	// verifies against the system roots.
 	UpstreamTLS UpstreamTLS
+	// TargetControl checks plugin-chosen targets when they are dialled; nil
+	// checks nothing.
+	TargetControl TargetControl
 	// Previous is the snapshot being replaced: balancers of unchanged
 	// Upstreams and transports (with their idle pools) carry over.
 	Previous *Snapshot
@@ -181,7 +188,7 @@ func Build(ctx context.Context, e *config.Entities, opts BuildOptions) (*Snapsho
 		return nil, err
 	}
 	s.router = r
-	s.buildTransports(e, opts.UpstreamTLS, opts.Previous)
+	s.buildTransports(e, opts.UpstreamTLS, opts.TargetControl, opts.Previous)
 	if err := s.compilePlugins(ctx, e, opts); err != nil {
 		return nil, err
 	}

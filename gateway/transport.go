@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/datakit-gateway/datakit/gateway/balancer"
@@ -31,6 +32,9 @@ type UpstreamTLS struct {
 // (gateway.md §8.9), so a Service that skips verification can never hand its
 // connection to one that verifies.
 type transportKey struct {
+	// target marks the transport of requests whose destination a plugin
+	// chose (kong.service.target): its connections pass the target check.
+	target  bool
 	verify  bool
 	depth   int // tls_verify_depth; -1 when unset
 	connect time.Duration
@@ -63,7 +67,7 @@ const defaultTimeoutMS = 60000
 // snapshot's transport for an unchanged key so that idle pools survive swaps
 // (gateway.md §10.3). Transports dropped here close their idle connections
 // through IdleConnTimeout once unused.
-func (s *Snapshot) buildTransports(e *config.Entities, tlsOpts UpstreamTLS, prev *Snapshot) {
+func (s *Snapshot) buildTransports(e *config.Entities, tlsOpts UpstreamTLS, control TargetControl, prev *Snapshot) {
 	byKey := map[transportKey]*http.Transport{}
 	get := func(k transportKey) *http.Transport {
 		if t := byKey[k]; t != nil {
@@ -74,7 +78,7 @@ func (s *Snapshot) buildTransports(e *config.Entities, tlsOpts UpstreamTLS, prev
 			t = prev.transportsByKey[k]
 		}
 		if t == nil {
-			t = newTransport(k, tlsOpts)
+			t = newTransport(k, tlsOpts, control)
 		}
 		byKey[k] = t
 		return t
@@ -85,8 +89,25 @@ func (s *Snapshot) buildTransports(e *config.Entities, tlsOpts UpstreamTLS, prev
 		s.transports[svc] = get(keyOf(svc, tlsOpts))
 	}
 	s.defaultTransport = get(keyOf(defaultService(), tlsOpts))
+	if control != nil {
+		s.targetTransports = make(map[*config.Service]*http.Transport, len(e.Services))
+		for svc := range s.transports {
+			k := keyOf(svc, tlsOpts)
+			k.target = true
+			s.targetTransports[svc] = get(k)
+		}
+		k := keyOf(defaultService(), tlsOpts)
+		k.target = true
+		s.defaultTargetTransport = get(k)
+	}
 	s.transportsByKey = byKey
 }
+
+// TargetControl checks the connections of requests whose target a plugin
+// set (kong.service.target, a dynamic destination): given the dialled host
+// name it returns a net.Dialer Control that refuses forbidden addresses
+// after resolution. A refusal answers 502 and is not retried.
+type TargetControl func(host string) func(network, address string, c syscall.RawConn) error
 
 // transportFor is the transport of a Service; a §7.8 default service gets
 // the default one.
@@ -95,6 +116,18 @@ func (s *Snapshot) transportFor(svc *config.Service) *http.Transport {
 		return t
 	}
 	return s.defaultTransport
+}
+
+// targetTransportFor is the transport for a plugin-chosen target: the
+// checked one when a TargetControl is configured.
+func (s *Snapshot) targetTransportFor(svc *config.Service) *http.Transport {
+	if s.targetTransports == nil {
+		return s.transportFor(svc)
+	}
+	if t := s.targetTransports[svc]; t != nil {
+		return t
+	}
+	return s.defaultTargetTransport
 }
 
 // defaultService is the Service a route without one proxies with once a
@@ -106,7 +139,7 @@ func defaultService() *config.Service {
 
 // newTransport is an upstream transport (gateway.md §8.5, §8.9): HTTP/1.1,
 // no environment proxies, the key's timeouts applied per connection.
-func newTransport(k transportKey, tlsOpts UpstreamTLS) *http.Transport {
+func newTransport(k transportKey, tlsOpts UpstreamTLS, control TargetControl) *http.Transport {
 	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: tlsOpts.RootCAs, InsecureSkipVerify: !k.verify}
 	if k.verify && k.depth >= 0 {
@@ -121,7 +154,14 @@ func newTransport(k transportKey, tlsOpts UpstreamTLS) *http.Transport {
 		}
 	}
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dialer.DialContext(ctx, network, addr)
+		d := dialer
+		if k.target && control != nil {
+			host, _, _ := net.SplitHostPort(addr)
+			checked := *dialer
+			checked.Control = control(host)
+			d = &checked
+		}
+		c, err := d.DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, &connectError{err}
 		}
@@ -224,7 +264,11 @@ func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { r
 func (g *Gateway) roundTrip(req *http.Request) (*http.Response, error) {
 	ex := exchangeOf(req.Context())
 	rt := g.opts.Transport
-	if rt == nil {
+	switch {
+	case rt != nil:
+	case ex.out.targetHost != "":
+		rt = ex.snap.targetTransportFor(ex.service)
+	default:
 		rt = ex.snap.transportFor(ex.service)
 	}
 	retries := ex.service.Retries

@@ -161,6 +161,19 @@ func buildPluginsWithMetrics(st *settings.Settings, logger *slog.Logger, caches 
 // destinationPolicy compiles datakit_call_allow and datakit_call_deny
 // (hardening §2.7); the admin and status listeners are the gateway's own
 // addresses, always refused to call nodes and kong.service.target.
+// targetControl checks kong.service.target names when the proxy dials them:
+// targets are dynamic destinations (hardening.md §2.7). The policy was
+// validated by buildPlugins already.
+func targetControl(st *settings.Settings) gateway.TargetControl {
+	policy, err := destinationPolicy(st)
+	if err != nil {
+		return nil
+	}
+	return func(host string) func(network, address string, c syscall.RawConn) error {
+		return policy.ControlHost(host, true)
+	}
+}
+
 func destinationPolicy(st *settings.Settings) (*egress.Policy, error) {
 	var self []string
 	for _, l := range append(slices.Clone(st.AdminListen), st.StatusListen...) {
@@ -207,7 +220,8 @@ func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
 	}
 	gw := gateway.New(gwOpts)
 	n = &node{st: st, logger: logger, gw: gw, plugins: plugins, caches: caches, registry: registry, metrics: metrics,
-		build: gateway.BuildOptions{Plugins: plugins, Limits: limits, Logger: logger, UpstreamTLS: upstreamTLS}}
+		build: gateway.BuildOptions{Plugins: plugins, Limits: limits, Logger: logger, UpstreamTLS: upstreamTLS,
+			TargetControl: targetControl(st)}}
 	if st.Database != "off" {
 		s, err := openStore(context.Background(), st, logger)
 		if err != nil {
