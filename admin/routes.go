@@ -29,9 +29,9 @@ func (a *api) routes(t *table) {
 		}
 		s := scope{c: c}
 		item := "/" + c.path + "/{" + c.entity + "}"
-		t.handle("/"+c.path, methods{http.MethodGet: a.list(s), http.MethodPost: a.create(s)})
-		t.handle(item, methods{http.MethodGet: a.get(s), http.MethodPut: a.put(s),
-			http.MethodPatch: a.patch(s), http.MethodDelete: a.remove(s)})
+		t.handle("/"+c.path, methods{http.MethodGet: a.list(s), http.MethodPost: a.writeHandler(s, http.MethodPost)})
+		t.handle(item, methods{http.MethodGet: a.get(s), http.MethodPut: a.writeHandler(s, http.MethodPut),
+			http.MethodPatch: a.writeHandler(s, http.MethodPatch), http.MethodDelete: a.writeHandler(s, http.MethodDelete)})
 		for _, field := range c.links {
 			parent := linkTargets[field]
 			t.handle(item+"/"+field, methods{http.MethodGet: a.link(c, field),
@@ -42,9 +42,9 @@ func (a *api) routes(t *table) {
 		n := &nestings[i]
 		s := scope{c: n.child, n: n}
 		base := "/" + n.parent.path + "/{" + n.parent.entity + "}/" + n.path
-		t.handle(base, methods{http.MethodGet: a.list(s), http.MethodPost: a.create(s)})
-		t.handle(base+"/{"+n.child.entity+"}", methods{http.MethodGet: a.get(s), http.MethodPut: a.put(s),
-			http.MethodPatch: a.patch(s), http.MethodDelete: a.remove(s)})
+		t.handle(base, methods{http.MethodGet: a.list(s), http.MethodPost: a.writeHandler(s, http.MethodPost)})
+		t.handle(base+"/{"+n.child.entity+"}", methods{http.MethodGet: a.get(s), http.MethodPut: a.writeHandler(s, http.MethodPut),
+			http.MethodPatch: a.writeHandler(s, http.MethodPatch), http.MethodDelete: a.writeHandler(s, http.MethodDelete)})
 	}
 	t.handle("/plugins/{plugins}/graph", methods{http.MethodGet: a.pluginGraph})
 	t.handle("/plugins/{plugins}/graph/run", methods{http.MethodPost: a.runPluginGraph})
@@ -94,44 +94,16 @@ func (a *api) link(c *collection, field string) http.HandlerFunc {
 	return a.storeLink(c, field)
 }
 
-func (a *api) create(s scope) http.HandlerFunc {
+// writeHandler serves one write method of a collection or nested collection:
+// refused in DB-less mode, through the store otherwise.
+func (a *api) writeHandler(s scope, method string) http.HandlerFunc {
 	if a.dbless {
 		return a.readOnly(s.c.entity)
 	}
 	if a.opts.Store == nil {
 		return a.noStore
 	}
-	return a.storeWrite(s, http.MethodPost)
-}
-
-func (a *api) put(s scope) http.HandlerFunc {
-	if a.dbless {
-		return a.readOnly(s.c.entity)
-	}
-	if a.opts.Store == nil {
-		return a.noStore
-	}
-	return a.storeWrite(s, http.MethodPut)
-}
-
-func (a *api) patch(s scope) http.HandlerFunc {
-	if a.dbless {
-		return a.readOnly(s.c.entity)
-	}
-	if a.opts.Store == nil {
-		return a.noStore
-	}
-	return a.storeWrite(s, http.MethodPatch)
-}
-
-func (a *api) remove(s scope) http.HandlerFunc {
-	if a.dbless {
-		return a.readOnly(s.c.entity)
-	}
-	if a.opts.Store == nil {
-		return a.noStore
-	}
-	return a.storeWrite(s, http.MethodDelete)
+	return a.storeWrite(s, method)
 }
 
 func (a *api) linkWrite(c *collection, field string, parent *collection) http.HandlerFunc {
