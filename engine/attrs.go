@@ -57,13 +57,8 @@ func (a *Attrs) Raw(name string) (any, bool) {
 // unknown keys are reported like the node's own; ok is false if the attribute
 // is absent, null or not an object (the latter recorded as an error).
 func (a *Attrs) Sub(name string) (*Attrs, bool) {
-	v, ok := a.Raw(name)
+	m, ok := a.Object(name)
 	if !ok {
-		return nil, false
-	}
-	m, isMap := v.(map[string]any)
-	if !isMap {
-		a.Errorf(name, "expected object, got %s", JSONType(v))
 		return nil, false
 	}
 	sub := newAttrs(a.loc, a.prefix+name+".", m, a.errs, a.resources)
