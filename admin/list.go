@@ -1,8 +1,8 @@
 package admin
 
 import (
-	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"math"
 	"net/http"
 	"net/url"
@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/datakit-gateway/datakit/gateway/config"
+	"github.com/datakit-gateway/datakit/gateway/store"
 )
 
 // Page sizes (§4.5).
@@ -119,23 +119,14 @@ func (lq *listQuery) matchTags(have []string) bool {
 	return lq.tagsAll
 }
 
-// Offsets are base64url of a JSON array holding the last id (§4.5), the
-// datastore's encoding, so a cursor reads the same in every mode.
-func encodeOffset(lastID string) string {
-	b, _ := json.Marshal([]string{lastID})
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
+// decodeOffset reads a list offset (the store's encoding in every mode).
 func decodeOffset(s string) (string, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
-	if err != nil {
-		return "", invalidOffset(s, "bad base64 encoding")
+	after, err := store.DecodeOffset(s)
+	var oe *store.OffsetError
+	if errors.As(err, &oe) {
+		return "", invalidOffset(oe.Offset, oe.Reason)
 	}
-	var v []string
-	if err := json.Unmarshal(raw, &v); err != nil || len(v) != 1 || !config.IsUUID(v[0]) {
-		return "", invalidOffset(s, "bad offset")
-	}
-	return strings.ToLower(v[0]), nil
+	return after, err
 }
 
 // listBody is a page as Kong renders it; Offset appears only when more
@@ -176,7 +167,7 @@ func (lq *listQuery) paginate(items []item, keep func(item) bool) ([]json.RawMes
 			continue
 		}
 		if len(out) == lq.size {
-			return out, encodeOffset(last), nil
+			return out, store.EncodeOffset(last), nil
 		}
 		b, err := json.Marshal(it.value)
 		if err != nil {

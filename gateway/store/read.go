@@ -142,7 +142,7 @@ func (r *reader) List(ctx context.Context, kind Kind, opts ListOptions) (Page, e
 	}
 	after := ""
 	if opts.Offset != "" {
-		if after, err = decodeOffset(opts.Offset); err != nil {
+		if after, err = DecodeOffset(opts.Offset); err != nil {
 			return Page{}, err
 		}
 	}
@@ -186,7 +186,7 @@ func (r *reader) List(ctx context.Context, kind Kind, opts ListOptions) (Page, e
 				return true, nil
 			}
 			if len(page.Data) == size {
-				page.Next = encodeOffset(lastID)
+				page.Next = EncodeOffset(lastID)
 				return false, nil
 			}
 			out, err := r.output(ctx, kind, ent)
@@ -269,13 +269,17 @@ func tagsMatch(column string, want []string, all bool) bool {
 	return all
 }
 
-// Offsets are base64url of a JSON array holding the last id (§4.5).
-func encodeOffset(lastID string) string {
+// EncodeOffset is the opaque list offset after lastID: base64url of a JSON
+// array holding it (§4.5). The Admin API pages snapshots with it too, so a
+// cursor reads the same in every mode.
+func EncodeOffset(lastID string) string {
 	b, _ := json.Marshal([]string{lastID})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func decodeOffset(s string) (string, error) {
+// DecodeOffset reads an offset EncodeOffset made; others are an
+// *OffsetError.
+func DecodeOffset(s string) (string, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
 	if err != nil {
 		return "", &OffsetError{Offset: s, Reason: "bad base64 encoding"}

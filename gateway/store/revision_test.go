@@ -74,7 +74,7 @@ func TestPagination(t *testing.T) {
 			oe.Error() != "'%%%' is not a valid offset: bad base64 encoding" {
 			t.Errorf("List(bad offset) = %v", err)
 		}
-		if _, err := s.List(ctx, Consumers, ListOptions{Offset: encodeOffset("x")}); !errors.As(err, &oe) {
+		if _, err := s.List(ctx, Consumers, ListOptions{Offset: EncodeOffset("x")}); !errors.As(err, &oe) {
 			t.Errorf("List(offset without id) = %v, want *OffsetError", err)
 		}
 	})
