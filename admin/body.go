@@ -30,12 +30,8 @@ func decodeBody(b *requestBody) (map[string]any, error) {
 	}
 	switch b.mediaType {
 	case "application/json":
-		var v any
-		if err := json.Unmarshal(b.data, &v); err != nil {
-			return nil, errBadJSON
-		}
-		m, ok := v.(map[string]any)
-		if !ok {
+		m, err := jsonObject(b.data)
+		if err != nil || m == nil {
 			return nil, errBadJSON
 		}
 		return m, nil
@@ -98,4 +94,15 @@ func (a *api) decodeEntity(r *http.Request, c *collection) (map[string]any, erro
 		in = coerce(c, in, a.schemas())
 	}
 	return in, nil
+}
+
+// jsonObject decodes a JSON document that must be an object: nil without an
+// error when it is valid JSON of another kind, errBadJSON when it is not JSON.
+func jsonObject(data []byte) (map[string]any, error) {
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, errBadJSON
+	}
+	m, _ := v.(map[string]any)
+	return m, nil
 }

@@ -193,12 +193,11 @@ func declarativeText(b *requestBody) ([]byte, error) {
 	case "application/yaml", "text/yaml", "application/x-yaml":
 		return b.data, nil
 	case "application/json":
-		var v any
-		if err := json.Unmarshal(b.data, &v); err != nil {
-			return nil, errBadJSON
+		m, err := jsonObject(b.data)
+		if err != nil {
+			return nil, err
 		}
-		m, ok := v.(map[string]any)
-		if !ok {
+		if m == nil {
 			return nil, errNoDeclarative
 		}
 		if _, ok := m["_format_version"]; ok {

@@ -145,21 +145,28 @@ func (a *api) storeGet(s scope) http.HandlerFunc {
 	}
 }
 
+// linkedID is the id the foreign key field of the entity in the path points
+// to; errNotFound when it is unset.
+func (a *api) linkedID(r *http.Request, c *collection, field string) (string, error) {
+	raw, err := a.opts.Store.Get(r.Context(), kindOf(c), param(r, c.entity))
+	if err != nil {
+		return "", err
+	}
+	if id := fkID(raw, field); id != "" {
+		return id, nil
+	}
+	return "", errNotFound
+}
+
 // storeLink serves GET /es/{e}/{field}.
 func (a *api) storeLink(c *collection, field string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		raw, err := a.opts.Store.Get(ctx, kindOf(c), param(r, c.entity))
+		id, err := a.linkedID(r, c, field)
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
-		id := fkID(raw, field)
-		if id == "" {
-			a.fail(w, r, errNotFound)
-			return
-		}
-		parent, err := a.opts.Store.Get(ctx, kindOf(linkTargets[field]), id)
+		parent, err := a.opts.Store.Get(r.Context(), kindOf(linkTargets[field]), id)
 		if err != nil {
 			a.fail(w, r, err)
 			return
@@ -172,14 +179,9 @@ func (a *api) storeLink(c *collection, field string) http.HandlerFunc {
 // parent.
 func (a *api) storeLinkWrite(c *collection, field string, parent *collection) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		raw, err := a.opts.Store.Get(r.Context(), kindOf(c), param(r, c.entity))
+		id, err := a.linkedID(r, c, field)
 		if err != nil {
 			a.fail(w, r, err)
-			return
-		}
-		id := fkID(raw, field)
-		if id == "" {
-			a.fail(w, r, errNotFound)
 			return
 		}
 		a.write(w, r, scope{c: parent}, r.Method, id)
