@@ -51,6 +51,9 @@ type Gateway struct {
 	server   string
 	// via10, via11 and via2 are this hop's Via entry per client protocol.
 	via10, via11, via2 string
+	// onSwap runs after every swap (a Server binding TLS listeners that
+	// wait for a certificate).
+	onSwap atomic.Pointer[func()]
 }
 
 // New returns a gateway without a snapshot: every request gets 404 until
@@ -87,7 +90,12 @@ func New(opts Options) *Gateway {
 func (g *Gateway) Stats() (total, inflight int64) { return g.total.Load(), g.inflight.Load() }
 
 // Swap installs a new snapshot; in-flight requests finish on theirs.
-func (g *Gateway) Swap(s *Snapshot) { g.snap.Store(s) }
+func (g *Gateway) Swap(s *Snapshot) {
+	g.snap.Store(s)
+	if f := g.onSwap.Load(); f != nil {
+		(*f)()
+	}
+}
 
 // Snapshot is the active snapshot, or nil.
 func (g *Gateway) Snapshot() *Snapshot { return g.snap.Load() }

@@ -75,8 +75,12 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, l Listener, list
 	}
 	host, port := splitHost(r.Host, l.Port)
 	ex.host = host
+	sni := ""
+	if r.TLS != nil {
+		sni = r.TLS.ServerName
+	}
 	m, ok := snap.router.Match(router.Request{Method: r.Method, Scheme: ex.scheme, Host: host, Port: port,
-		Path: r.URL.EscapedPath(), Headers: r.Header})
+		Path: r.URL.EscapedPath(), Headers: r.Header, SNI: sni})
 	if !ok {
 		g.collectGlobal(ex)
 		g.writeError(w, ex, &HTTPError{Status: http.StatusNotFound, Message: msgNoRoute})

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,10 @@ import (
 type ListenAddr struct {
 	Address string // host:port
 	TLS     *tls.Config
+	// AwaitCertificate delays binding a TLS proxy listener until the
+	// active snapshot holds a Certificate (gateway.md §2: an `ssl` entry
+	// binds once a certificate exists, and stays bound).
+	AwaitCertificate bool
 }
 
 // ServerOptions configure a Server (gateway.md §1.1, §10).
@@ -42,17 +47,22 @@ type ServerOptions struct {
 // Server runs a Gateway on its listeners: proxy and status. It owns the
 // drain on shutdown.
 type Server struct {
-	g        *Gateway
-	opts     ServerOptions
+	g    *Gateway
+	opts ServerOptions
+	// mu guards servers, bound and pending: pending listeners bind on a
+	// snapshot swap.
+	mu       sync.Mutex
 	servers  []*http.Server
 	bound    []ListenerState
+	pending  []ListenAddr
 	draining atomic.Bool
 	wg       sync.WaitGroup
 	// ConfigError is the last failed reload, shown in /status.
 	configError atomic.Pointer[string]
 }
 
-// ListenerState is one bound listener.
+// ListenerState is one listener as /status shows it; Bound is false while
+// a TLS proxy listener waits for a certificate.
 type ListenerState struct {
 	Address string `json:"address"`
 	SSL     bool   `json:"ssl"`
@@ -68,59 +78,105 @@ func NewServer(g *Gateway, opts ServerOptions) *Server {
 }
 
 // Start binds every listener and serves in the background. Any bind
-// failure closes what was bound and is returned.
+// failure closes what was bound and is returned. TLS proxy listeners that
+// await a certificate bind later, on the swap that brings one.
 func (s *Server) Start() error {
-	type bind struct {
-		addr    ListenAddr
-		handler http.Handler
-		proxy   bool
-	}
-	var binds []bind
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, a := range s.opts.Proxy {
-		binds = append(binds, bind{a, nil, true})
+		if a.AwaitCertificate && !s.g.HasCertificates() {
+			s.pending = append(s.pending, a)
+			s.bound = append(s.bound, ListenerState{Address: a.Address, SSL: true})
+			continue
+		}
+		if err := s.bind(a, nil); err != nil {
+			s.closeAll()
+			return err
+		}
 	}
 	for _, a := range s.opts.Status {
-		binds = append(binds, bind{a, s.statusHandler(), false})
+		if err := s.bind(a, s.statusHandler()); err != nil {
+			s.closeAll()
+			return err
+		}
 	}
 	if s.opts.AdminHandler != nil {
 		for _, a := range s.opts.Admin {
-			binds = append(binds, bind{a, s.opts.AdminHandler, false})
+			if err := s.bind(a, s.opts.AdminHandler); err != nil {
+				s.closeAll()
+				return err
+			}
 		}
 	}
-	for _, b := range binds {
-		ln, err := net.Listen("tcp", b.addr.Address)
-		if err != nil {
-			s.closeAll()
-			return fmt.Errorf("listen %s: %w", b.addr.Address, err)
-		}
-		handler := b.handler
-		if b.proxy {
-			_, port, _ := net.SplitHostPort(ln.Addr().String())
-			p, _ := strconv.Atoi(port)
-			handler = s.g.Handler(Listener{Port: p, TLS: b.addr.TLS != nil})
-		}
-		srv := &http.Server{Handler: handler, ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
-			IdleTimeout: s.opts.IdleTimeout, MaxHeaderBytes: s.opts.MaxHeaderBytes,
-			ErrorLog: slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelDebug)}
-		if b.addr.TLS != nil {
-			srv.TLSConfig = b.addr.TLS
-			ln = tls.NewListener(ln, b.addr.TLS)
-		}
-		s.servers = append(s.servers, srv)
-		s.bound = append(s.bound, ListenerState{Address: ln.Addr().String(), SSL: b.addr.TLS != nil, Bound: true})
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.opts.Logger.Error("listener stopped", "address", ln.Addr().String(), "error", err)
-			}
-		}()
+	if len(s.pending) > 0 {
+		bind := s.bindPending
+		s.g.onSwap.Store(&bind)
 	}
 	return nil
 }
 
+// bind listens on a and serves handler, or the proxy when handler is nil.
+// s.mu is held.
+func (s *Server) bind(a ListenAddr, handler http.Handler) error {
+	ln, err := net.Listen("tcp", a.Address)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", a.Address, err)
+	}
+	if handler == nil {
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		p, _ := strconv.Atoi(port)
+		handler = s.g.Handler(Listener{Port: p, TLS: a.TLS != nil})
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		IdleTimeout: s.opts.IdleTimeout, MaxHeaderBytes: s.opts.MaxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelDebug)}
+	if a.TLS != nil {
+		srv.TLSConfig = a.TLS
+		ln = tls.NewListener(ln, a.TLS)
+	}
+	s.servers = append(s.servers, srv)
+	state := ListenerState{Address: ln.Addr().String(), SSL: a.TLS != nil, Bound: true}
+	if i := slices.IndexFunc(s.bound, func(l ListenerState) bool { return !l.Bound && l.Address == a.Address }); i >= 0 {
+		s.bound[i] = state
+	} else {
+		s.bound = append(s.bound, state)
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.opts.Logger.Error("listener stopped", "address", ln.Addr().String(), "error", err)
+		}
+	}()
+	return nil
+}
+
+// bindPending binds the waiting TLS proxy listeners once the active
+// snapshot has a certificate. A listener that fails to bind stays pending
+// (unbound in /status) and is tried again on the next swap.
+func (s *Server) bindPending() {
+	if !s.g.HasCertificates() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining.Load() {
+		return
+	}
+	left := s.pending[:0]
+	for _, a := range s.pending {
+		if err := s.bind(a, nil); err != nil {
+			s.opts.Logger.Error("TLS proxy listener not bound", "address", a.Address, "error", err)
+			left = append(left, a)
+		}
+	}
+	s.pending = left
+}
+
 // Addresses are the bound addresses, proxy listeners first.
 func (s *Server) Addresses() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	out := make([]string, len(s.bound))
 	for i, b := range s.bound {
 		out[i] = b.Address
@@ -146,7 +202,11 @@ func (s *Server) ConfigError() string {
 }
 
 // Listeners are the bound listeners as /status shows them.
-func (s *Server) Listeners() []ListenerState { return s.bound }
+func (s *Server) Listeners() []ListenerState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.bound)
+}
 
 // SetConfigError records the last failed reload (nil clears it).
 func (s *Server) SetConfigError(err error) {
@@ -172,7 +232,10 @@ func (s *Server) Drain(ctx context.Context) error {
 	var errs []error
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	for _, srv := range s.servers {
+	s.mu.Lock()
+	servers := slices.Clone(s.servers)
+	s.mu.Unlock()
+	for _, srv := range servers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -194,7 +257,12 @@ func (s *Server) Drain(ctx context.Context) error {
 }
 
 // Close stops everything at once.
-func (s *Server) Close() { s.closeAll(); s.wg.Wait() }
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closeAll()
+	s.mu.Unlock()
+	s.wg.Wait()
+}
 
 // statusHandler serves /status and /status/ready (gateway.md §4.9), and
 // /metrics when there is a Metrics handler.
@@ -234,7 +302,7 @@ func (s *Server) statusHandler() http.Handler {
 				"configuration_loaded_at": loaded,
 				"configuration_error":     cfgErr,
 				"draining":                s.draining.Load(),
-				"listeners":               s.bound,
+				"listeners":               s.Listeners(),
 			},
 		})
 	})

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/datakit-gateway/datakit/gateway/balancer"
@@ -129,9 +130,16 @@ type Snapshot struct {
 	// TargetControl).
 	targetTransports       map[*config.Service]*http.Transport
 	defaultTargetTransport *http.Transport
-	hash                   string
-	revision               int64 // database revision; 0 in DB-less mode
-	loadedAt               time.Time
+	keysByTransport        map[*http.Transport]transportKey
+	newTransport           func(transportKey) *http.Transport
+	// sniTransports serve preserve_host server names (sniTransport).
+	sniMu         sync.Mutex
+	sniTransports map[transportKey]*http.Transport
+	sniOrder      []transportKey
+	certs         certIndex
+	hash          string
+	revision      int64 // database revision; 0 in DB-less mode
+	loadedAt      time.Time
 }
 
 // BuildOptions configure a snapshot build.
@@ -188,6 +196,7 @@ func Build(ctx context.Context, e *config.Entities, opts BuildOptions) (*Snapsho
 		return nil, err
 	}
 	s.router = r
+	s.buildCerts(e, opts.Previous)
 	s.buildTransports(e, opts.UpstreamTLS, opts.TargetControl, opts.Previous)
 	if err := s.compilePlugins(ctx, e, opts); err != nil {
 		return nil, err

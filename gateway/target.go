@@ -54,12 +54,6 @@ func (ex *Exchange) hashKey(up *upstreamEntry) string {
 }
 
 func (ex *Exchange) hashValue(on string, header, queryArg, capture, cookie *string) string {
-	deref := func(p *string) string {
-		if p == nil {
-			return ""
-		}
-		return *p
-	}
 	switch on {
 	case "consumer":
 		if ex.consumer != nil {
@@ -108,4 +102,12 @@ func (ex *Exchange) aim(req *http.Request) {
 
 func defaultPort(scheme string, port int) bool {
 	return (scheme == "http" && port == 80) || (scheme == "https" && port == 443)
+}
+
+// deref is *p, or "" for nil.
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }

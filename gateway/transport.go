@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -40,11 +41,20 @@ type transportKey struct {
 	connect time.Duration
 	write   time.Duration
 	read    time.Duration
+	// cert is the client certificate presented upstream; an unchanged
+	// Certificate keeps its parsed pair across swaps, so its key too.
+	cert *tls.Certificate
+	// sni, when set, is the TLS server name instead of the dialled host
+	// (preserve_host: the client's Host).
+	sni string
 }
 
-func keyOf(svc *config.Service, tlsOpts UpstreamTLS) transportKey {
+func (s *Snapshot) keyOf(svc *config.Service, tlsOpts UpstreamTLS) transportKey {
 	k := transportKey{verify: !tlsOpts.Insecure, depth: -1,
 		connect: ms(svc.ConnectTimeout), write: ms(svc.WriteTimeout), read: ms(svc.ReadTimeout)}
+	if svc.Protocol == "https" {
+		k.cert = s.clientCertificate(svc)
+	}
 	if svc.TLSVerify != nil {
 		k.verify = *svc.TLSVerify
 	}
@@ -86,21 +96,57 @@ func (s *Snapshot) buildTransports(e *config.Entities, tlsOpts UpstreamTLS, cont
 	s.transports = make(map[*config.Service]*http.Transport, len(e.Services))
 	for i := range e.Services {
 		svc := &e.Services[i]
-		s.transports[svc] = get(keyOf(svc, tlsOpts))
+		s.transports[svc] = get(s.keyOf(svc, tlsOpts))
 	}
-	s.defaultTransport = get(keyOf(defaultService(), tlsOpts))
+	s.defaultTransport = get(s.keyOf(defaultService(), tlsOpts))
 	if control != nil {
 		s.targetTransports = make(map[*config.Service]*http.Transport, len(e.Services))
 		for svc := range s.transports {
-			k := keyOf(svc, tlsOpts)
+			k := s.keyOf(svc, tlsOpts)
 			k.target = true
 			s.targetTransports[svc] = get(k)
 		}
-		k := keyOf(defaultService(), tlsOpts)
+		k := s.keyOf(defaultService(), tlsOpts)
 		k.target = true
 		s.defaultTargetTransport = get(k)
 	}
 	s.transportsByKey = byKey
+	s.keysByTransport = make(map[*http.Transport]transportKey, len(byKey))
+	for k, t := range byKey {
+		s.keysByTransport[t] = k
+	}
+	s.newTransport = func(k transportKey) *http.Transport { return newTransport(k, tlsOpts, control) }
+}
+
+// maxSNITransports bounds the transports made for preserve_host server
+// names: client Host values are not bounded by configuration when a Route
+// has no hosts.
+const maxSNITransports = 256
+
+// sniTransport is the transport of rt's key with the TLS server name sni,
+// made on first use and kept while the snapshot lives. Past
+// maxSNITransports, the oldest is dropped (its idle connections closed).
+func (s *Snapshot) sniTransport(rt *http.Transport, sni string) *http.Transport {
+	k := s.keysByTransport[rt]
+	k.sni = sni
+	s.sniMu.Lock()
+	defer s.sniMu.Unlock()
+	if t := s.sniTransports[k]; t != nil {
+		return t
+	}
+	if s.sniTransports == nil {
+		s.sniTransports = map[transportKey]*http.Transport{}
+	}
+	if len(s.sniOrder) >= maxSNITransports {
+		old := s.sniOrder[0]
+		s.sniOrder = s.sniOrder[1:]
+		s.sniTransports[old].CloseIdleConnections()
+		delete(s.sniTransports, old)
+	}
+	t := s.newTransport(k)
+	s.sniTransports[k] = t
+	s.sniOrder = append(s.sniOrder, k)
+	return t
 }
 
 // TargetControl checks the connections of requests whose target a plugin
@@ -142,6 +188,9 @@ func defaultService() *config.Service {
 func newTransport(k transportKey, tlsOpts UpstreamTLS, control TargetControl) *http.Transport {
 	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: tlsOpts.RootCAs, InsecureSkipVerify: !k.verify}
+	if k.cert != nil {
+		tlsCfg.Certificates = []tls.Certificate{*k.cert}
+	}
 	if k.verify && k.depth >= 0 {
 		depth := k.depth
 		tlsCfg.VerifyPeerCertificate = func(_ [][]byte, chains [][]*x509.Certificate) error {
@@ -186,9 +235,11 @@ func newTransport(k transportKey, tlsOpts UpstreamTLS, control TargetControl) *h
 			if err != nil {
 				return nil, err
 			}
-			host, _, _ := net.SplitHostPort(addr)
 			cfg := tlsCfg.Clone()
-			cfg.ServerName = host
+			cfg.ServerName = k.sni
+			if cfg.ServerName == "" {
+				cfg.ServerName, _, _ = net.SplitHostPort(addr)
+			}
 			tc := tls.Client(c, cfg)
 			if err := tc.HandshakeContext(ctx); err != nil {
 				_ = c.Close()
@@ -270,6 +321,15 @@ func (g *Gateway) roundTrip(req *http.Request) (*http.Response, error) {
 		rt = ex.snap.targetTransportFor(ex.service)
 	default:
 		rt = ex.snap.transportFor(ex.service)
+	}
+	if ex.route.PreserveHost && ex.out.scheme == "https" && ex.out.hostOverride == "" {
+		// SNI is the client's Host (gateway.md §8.9); connections made
+		// for one server name are never reused for another.
+		if sni, _ := splitHost(ex.req.Host, 0); sni != "" && !strings.EqualFold(sni, ex.target.host) {
+			if t, ok := rt.(*http.Transport); ok {
+				rt = ex.snap.sniTransport(t, strings.ToLower(sni))
+			}
+		}
 	}
 	retries := ex.service.Retries
 	if ex.retriesSet {

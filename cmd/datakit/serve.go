@@ -243,12 +243,19 @@ func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
 	for _, l := range st.ProxyListen {
 		a := gateway.ListenAddr{Address: l.Address()}
 		if l.SSL {
-			cfg, err := tlsConfig(st.SSLCert, st.SSLCertKey, l.HTTP2)
-			if err != nil {
-				logger.Warn("TLS proxy listener not bound", "address", l.Address(), "error", err)
-				continue
+			// ssl_cert is the fallback certificate; without it the
+			// listener binds once a Certificate is configured.
+			var fallback *tls.Certificate
+			if st.SSLCert != "" {
+				cert, err := tls.LoadX509KeyPair(st.SSLCert, st.SSLCertKey)
+				if err != nil {
+					n.close()
+					return nil, fmt.Errorf("ssl_cert: %w", err)
+				}
+				fallback = &cert
 			}
-			a.TLS = cfg
+			a.TLS = gw.ProxyTLSConfig(fallback, l.HTTP2)
+			a.AwaitCertificate = fallback == nil
 		}
 		opts.Proxy = append(opts.Proxy, a)
 	}
@@ -258,7 +265,7 @@ func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
 	for _, l := range st.AdminListen {
 		a := gateway.ListenAddr{Address: l.Address()}
 		if l.SSL {
-			cfg, err := tlsConfig(st.AdminSSLCert, st.AdminSSLCertKey, false)
+			cfg, err := adminTLSConfig(st.AdminSSLCert, st.AdminSSLCertKey)
 			if err != nil {
 				return nil, fmt.Errorf("admin_listen %s: %w", l.Address(), err)
 			}
@@ -311,19 +318,16 @@ func upstreamTLS(st *settings.Settings) (gateway.UpstreamTLS, error) {
 	return t, nil
 }
 
-func tlsConfig(certFile, keyFile string, h2 bool) (*tls.Config, error) {
+// adminTLSConfig is the admin `ssl` listener's configuration.
+func adminTLSConfig(certFile, keyFile string) (*tls.Config, error) {
 	if certFile == "" {
-		return nil, errors.New("no ssl_cert configured")
+		return nil, errors.New("no admin_ssl_cert configured")
 	}
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return nil, err
 	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if h2 {
-		cfg.NextProtos = []string{"h2", "http/1.1"}
-	}
-	return cfg, nil
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // close releases the node's store and caches.
