@@ -77,6 +77,8 @@ type Exchange struct {
 
 	retries    int
 	retriesSet bool
+	// timeouts override the Service's for this request (SetTimeouts).
+	timeouts *upstreamTimeouts
 
 	// inBody wraps a streamed client body on its way upstream.
 	inBody clientBody
@@ -384,6 +386,26 @@ func (ex *Exchange) ResponseHeader() http.Header { return ex.respHeader }
 
 // SetRetries overrides the Service's retries for this request (§9.4).
 func (ex *Exchange) SetRetries(n int) { ex.retries, ex.retriesSet = n, true }
+
+// upstreamTimeouts are a request's connect, write and read timeouts.
+type upstreamTimeouts struct{ connect, write, read time.Duration }
+
+// SetTimeouts overrides the Service's connect, write and read timeouts for
+// this request (§9.4, Kong's kong.service.set_timeouts); a value ≤ 0 keeps
+// the current one.
+func (ex *Exchange) SetTimeouts(connect, write, read time.Duration) {
+	k := ex.snap.keysByTransport[ex.snap.transportFor(ex.service)]
+	cur := upstreamTimeouts{k.connect, k.write, k.read}
+	if ex.timeouts != nil {
+		cur = *ex.timeouts
+	}
+	for _, v := range []struct{ set, cur *time.Duration }{{&connect, &cur.connect}, {&write, &cur.write}, {&read, &cur.read}} {
+		if *v.set > 0 {
+			*v.cur = *v.set
+		}
+	}
+	ex.timeouts = &cur
+}
 
 // Tries is how many tries the upstream request took so far.
 func (ex *Exchange) Tries() int { return ex.tries }

@@ -132,14 +132,15 @@ type Snapshot struct {
 	defaultTargetTransport *http.Transport
 	keysByTransport        map[*http.Transport]transportKey
 	newTransport           func(transportKey) *http.Transport
-	// sniTransports serve preserve_host server names (sniTransport).
-	sniMu         sync.Mutex
-	sniTransports map[transportKey]*http.Transport
-	sniOrder      []transportKey
-	certs         certIndex
-	hash          string
-	revision      int64 // database revision; 0 in DB-less mode
-	loadedAt      time.Time
+	// variants are per-request variations of the Services' transports
+	// (variantTransport).
+	variantMu    sync.Mutex
+	variants     map[transportKey]*http.Transport
+	variantOrder []transportKey
+	certs        certIndex
+	hash         string
+	revision     int64 // database revision; 0 in DB-less mode
+	loadedAt     time.Time
 }
 
 // BuildOptions configure a snapshot build.

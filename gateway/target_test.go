@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/datakit-gateway/datakit/gateway"
 	"github.com/datakit-gateway/datakit/gateway/config"
@@ -57,5 +59,32 @@ plugins: [{name: target}]
 	open := startGateway(t, doc, setup{plugins: []gateway.Plugin{plugin}})
 	if resp := send(t, open, request{target: "/"}); resp.StatusCode != 200 || up.count() != 1 {
 		t.Errorf("without a control: %d, upstream saw %d requests; want 200 and one", resp.StatusCode, up.count())
+	}
+}
+
+// timeoutSetter shortens the read timeout of requests that ask for it, as
+// kong.service.set_timeouts does.
+type timeoutSetter struct{}
+
+func (timeoutSetter) Access(_ context.Context, ex *gateway.Exchange) error {
+	if ex.Request().Header.Get("X-Short") != "" {
+		ex.SetTimeouts(0, 0, 50*time.Millisecond)
+	}
+	return nil
+}
+
+// TestSetTimeouts: a plugin's timeouts apply to its request only (§9.4).
+func TestSetTimeouts(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+	})
+	plugin := &testPlugin{name: "timeouts", priority: 900, build: func(config.Plugin) gateway.Instance { return timeoutSetter{} }}
+	gw := startGateway(t, serviceDoc(up, "", "      - {name: r, paths: [/]}\n")+"plugins: [{name: timeouts}]\n",
+		setup{plugins: []gateway.Plugin{plugin}})
+	if r := send(t, gw, request{target: "/", header: http.Header{"X-Short": {"1"}}}); r.StatusCode != 504 {
+		t.Errorf("read timeout set to 50 ms = %d, want 504", r.StatusCode)
+	}
+	if r := send(t, gw, request{target: "/"}); r.StatusCode != 200 {
+		t.Errorf("the Service's read timeout = %d, want 200", r.StatusCode)
 	}
 }

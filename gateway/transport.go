@@ -118,34 +118,41 @@ func (s *Snapshot) buildTransports(e *config.Entities, tlsOpts UpstreamTLS, cont
 	s.newTransport = func(k transportKey) *http.Transport { return newTransport(k, tlsOpts, control) }
 }
 
-// maxSNITransports bounds the transports made for preserve_host server
-// names: client Host values are not bounded by configuration when a Route
-// has no hosts.
-const maxSNITransports = 256
+// maxVariantTransports bounds the transports made for per-request
+// variations of a Service's key (preserve_host server names, SetTimeouts):
+// client Host values are not bounded by configuration when a Route has no
+// hosts.
+const maxVariantTransports = 256
 
-// sniTransport is the transport of rt's key with the TLS server name sni,
-// made on first use and kept while the snapshot lives. Past
-// maxSNITransports, the oldest is dropped (its idle connections closed).
-func (s *Snapshot) sniTransport(rt *http.Transport, sni string) *http.Transport {
-	k := s.keysByTransport[rt]
-	k.sni = sni
-	s.sniMu.Lock()
-	defer s.sniMu.Unlock()
-	if t := s.sniTransports[k]; t != nil {
+// variantTransport is the transport of rt's key changed by vary, made on
+// first use and kept while the snapshot lives. Past maxVariantTransports,
+// the oldest is dropped (its idle connections closed).
+func (s *Snapshot) variantTransport(rt *http.Transport, vary func(*transportKey)) *http.Transport {
+	k, ok := s.keysByTransport[rt]
+	if !ok {
+		return rt
+	}
+	vary(&k)
+	if t := s.transportsByKey[k]; t != nil {
 		return t
 	}
-	if s.sniTransports == nil {
-		s.sniTransports = map[transportKey]*http.Transport{}
+	s.variantMu.Lock()
+	defer s.variantMu.Unlock()
+	if t := s.variants[k]; t != nil {
+		return t
 	}
-	if len(s.sniOrder) >= maxSNITransports {
-		old := s.sniOrder[0]
-		s.sniOrder = s.sniOrder[1:]
-		s.sniTransports[old].CloseIdleConnections()
-		delete(s.sniTransports, old)
+	if s.variants == nil {
+		s.variants = map[transportKey]*http.Transport{}
+	}
+	if len(s.variantOrder) >= maxVariantTransports {
+		old := s.variantOrder[0]
+		s.variantOrder = s.variantOrder[1:]
+		s.variants[old].CloseIdleConnections()
+		delete(s.variants, old)
 	}
 	t := s.newTransport(k)
-	s.sniTransports[k] = t
-	s.sniOrder = append(s.sniOrder, k)
+	s.variants[k] = t
+	s.variantOrder = append(s.variantOrder, k)
 	return t
 }
 
@@ -322,14 +329,8 @@ func (g *Gateway) roundTrip(req *http.Request) (*http.Response, error) {
 	default:
 		rt = ex.snap.transportFor(ex.service)
 	}
-	if ex.route.PreserveHost && ex.out.scheme == "https" && ex.out.hostOverride == "" {
-		// SNI is the client's Host (gateway.md §8.9); connections made
-		// for one server name are never reused for another.
-		if sni, _ := splitHost(ex.req.Host, 0); sni != "" && !strings.EqualFold(sni, ex.target.host) {
-			if t, ok := rt.(*http.Transport); ok {
-				rt = ex.snap.sniTransport(t, strings.ToLower(sni))
-			}
-		}
+	if t, ok := rt.(*http.Transport); ok {
+		rt = ex.variantTransport(t)
 	}
 	retries := ex.service.Retries
 	if ex.retriesSet {
@@ -359,6 +360,30 @@ func (g *Gateway) roundTrip(req *http.Request) (*http.Response, error) {
 		lastErr = err
 		ex.Logger().Debug("retrying upstream request", "target", req.URL.Host, "error", err)
 	}
+}
+
+// variantTransport is t, or its variant for this request: timeouts set by
+// a plugin (SetTimeouts), and with preserve_host over https the client's
+// Host as SNI (gateway.md §8.9) — connections made for one server name are
+// never reused for another.
+func (ex *Exchange) variantTransport(t *http.Transport) *http.Transport {
+	sni := ""
+	if ex.route.PreserveHost && ex.out.scheme == "https" && ex.out.hostOverride == "" {
+		if h, _ := splitHost(ex.req.Host, 0); !strings.EqualFold(h, ex.target.host) {
+			sni = strings.ToLower(h)
+		}
+	}
+	if sni == "" && ex.timeouts == nil {
+		return t
+	}
+	return ex.snap.variantTransport(t, func(k *transportKey) {
+		if sni != "" {
+			k.sni = sni
+		}
+		if to := ex.timeouts; to != nil {
+			k.connect, k.write, k.read = to.connect, to.write, to.read
+		}
+	})
 }
 
 // retryable tells whether a failed try may be repeated (gateway.md §8.5).
