@@ -220,7 +220,10 @@ func names(ns []drawnNode) []string {
 // stay free of errors and CSP violations. A screenshot is saved in the
 // test's temp dir (DATAKIT_TEST_SCREENSHOT_DIR, when set, keeps it).
 func TestGraphViewerBrowser(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
+	// Registered first, so it runs after every other cleanup: no goroutine
+	// of the servers, the WebDriver client or chromedriver's pipes remains.
+	running := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, running) })
 	chromium, driver := requireChromium(t)
 
 	e := viewerEnv(t)
@@ -336,15 +339,26 @@ func TestGraphViewerBrowser(t *testing.T) {
 	}
 	screenshot("graph-viewer-branch.png")
 
-	// Console: the one expected 401 (before the token), nothing else.
+	// An unknown plugin: the API's message, and no stale drawing.
+	d.eval(nil, `location.hash = "plugin=nope"`)
+	d.waitFor("the unknown plugin's message", `document.getElementById("message").textContent === "Not found"`)
+	var left int
+	d.eval(&left, `return document.querySelectorAll("#graph g.node").length`)
+	if left != 0 {
+		t.Errorf("after selecting an unknown plugin %d nodes are still drawn, want 0", left)
+	}
+
+	// Console: the API's two expected errors (401 before the token, 404 of
+	// the unknown plugin), nothing else.
 	entries, ok := d.browserLog()
 	if !ok {
 		t.Log("chromedriver exposes no browser log: console not checked")
 		return
 	}
 	for _, en := range entries {
-		expected401 := strings.Contains(en.Message, "/plugins?size=1000") && strings.Contains(en.Message, "401")
-		if strings.Contains(en.Message, "Content Security Policy") || (en.Level == "SEVERE" && !expected401) {
+		expected := strings.Contains(en.Message, "/plugins?size=1000 - ") && strings.Contains(en.Message, "status of 401") ||
+			strings.Contains(en.Message, "/plugins/nope/graph - ") && strings.Contains(en.Message, "status of 404")
+		if strings.Contains(en.Message, "Content Security Policy") || (en.Level == "SEVERE" && !expected) {
 			t.Errorf("browser console: %s %s", en.Level, en.Message)
 		}
 	}

@@ -12,7 +12,7 @@ if have; then
 fi
 
 sudo=""
-if [ "$(id -u)" -ne 0 ]; then
+if [ "$(id -u)" != 0 ]; then
   if ! command -v sudo >/dev/null 2>&1 || ! sudo -n true 2>/dev/null; then
     echo "install-chromium: not root and no passwordless sudo" >&2
     exit 1
@@ -21,6 +21,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -q
-$sudo apt-get install -y -q --no-install-recommends chromium chromium-driver
+# Wait for another apt run rather than fail on its lock.
+apt=(apt-get -q -o DPkg::Lock::Timeout=300)
+$sudo "${apt[@]}" update
+$sudo "${apt[@]}" install -y --no-install-recommends chromium chromium-driver
 have

@@ -159,7 +159,13 @@
     const gen = ++state.generation;
     const p = state.plugins.find((x) => x.id === ref || x.instance_name === ref);
     $("graph-title").textContent = p ? pluginLabel(p) : ref;
-    const graph = await api(`plugins/${encodeURIComponent(ref)}/graph`);
+    let graph;
+    try {
+      graph = await api(`plugins/${encodeURIComponent(ref)}/graph`);
+    } catch (err) {
+      if (gen === state.generation) forgetGraph();
+      throw err;
+    }
     if (gen !== state.generation) return; // a later selection won
     state.plugin = ref;
     state.graph = graph;
@@ -170,6 +176,20 @@
     $("run-button").disabled = false;
     clearTrace();
     showMessage("");
+  }
+
+  // forgetGraph removes the drawing of a graph that could not be loaded.
+  function forgetGraph() {
+    const root = $("graph");
+    root.replaceChildren();
+    for (const k of ["plugin", "state", "trace", "width", "height"]) delete root.dataset[k];
+    root.removeAttribute("width");
+    root.removeAttribute("height");
+    state.plugin = null;
+    state.graph = null;
+    $("legend").hidden = true;
+    $("run-button").disabled = true;
+    clearTrace();
   }
 
   // defaultRun is a graph/run body answering every call node with an empty
