@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/datakit-gateway/datakit/admin/graphui"
 	"github.com/datakit-gateway/datakit/gateway/config"
 )
 
@@ -152,6 +153,7 @@ type api struct {
 	dbless    bool
 	plugins   []PluginInfo // sorted by name
 	endpoints []string     // path templates, sorted
+	viewer    *graphui.Viewer
 	// loading is held while a POST /config runs: a concurrent one gets
 	// 429 instead of queueing.
 	loading sync.Mutex
@@ -174,7 +176,7 @@ func New(opts Options) http.Handler {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	a := &api{opts: opts, dbless: opts.Database == "off"}
+	a := &api{opts: opts, dbless: opts.Database == "off", viewer: graphui.New()}
 	a.plugins = slices.Clone(opts.LoadedPlugins)
 	slices.SortFunc(a.plugins, func(x, y PluginInfo) int {
 		if x.Name < y.Name {

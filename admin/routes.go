@@ -48,6 +48,9 @@ func (a *api) routes(t *table) {
 	}
 	t.handle("/plugins/{plugins}/graph", methods{http.MethodGet: a.pluginGraph})
 	t.handle("/plugins/{plugins}/graph/run", methods{http.MethodPost: a.runPluginGraph})
+	// protect serves the viewer's exact paths; this catches the rest
+	// ("/graph//", other methods) once the trailing slash is trimmed.
+	t.handle("/graph", methods{http.MethodGet: a.viewer.ServeHTTP})
 	for _, p := range emptyListings {
 		t.handle("/"+p, methods{http.MethodGet: a.emptyList})
 	}
