@@ -36,7 +36,9 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 	}
-	n, err := newNode(st, newLogger(st, stderr))
+	logger := newLogger(st, stderr)
+	tuneProcess(logger)
+	n, err := newNode(st, logger)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitInvalid
@@ -57,6 +59,9 @@ A debug trace of a graph run (debug: true plus the trace header):
 
 The running configuration through the Admin API:
   curl -s http://%s/config
+
+The graphs, drawn (paste a debug trace to see each node's status):
+  http://%[6]s/graph/
 
 Status: curl -s http://%s/status
 `, services.Token, services.Upstream, proxy, proxy, proxy, st.AdminListen[0].Address(), st.StatusListen[0].Address())

@@ -78,6 +78,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		return exitInvalid
 	}
 	logger := newLogger(st, stderr)
+	tuneProcess(logger)
 	node, err := newNode(st, logger)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
