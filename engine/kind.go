@@ -101,6 +101,9 @@ type BuildInfo struct {
 	// Resources are the decoded `resources` entries registered with the
 	// Registry (e.g. "cache"), by name.
 	Resources map[string]any
+	// Recorder is the plan's Recorder (nil: none), for node types that
+	// record more than their runs (call and cache nodes).
+	Recorder Recorder
 }
 
 // Node is a compiled, immutable node; Run is called at most once per request

@@ -229,7 +229,7 @@ func (d *decoder) buildPlan(edges []*edge, dg *depGraph, resp map[*declNode]bool
 		node, err := pn.decl.Build(&BuildInfo{
 			Name: pn.name, Index: pn.index, InputConnected: pn.connected, Connected: connected,
 			InputFields: pn.inFields, InputContentTypes: pn.inTypes,
-			PluginID: opts.PluginID, Resources: d.res,
+			PluginID: opts.PluginID, Resources: d.res, Recorder: opts.Recorder,
 		})
 		if err != nil {
 			d.errorf("%s: %v", d.nodes[pn.index].loc, err)

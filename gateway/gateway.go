@@ -37,6 +37,10 @@ type Options struct {
 	// HTTPSPort is the first TLS proxy listener's port, used in https
 	// redirects (gateway.md §7.5); 0 or 443 leaves the port out.
 	HTTPSPort int
+	// OnSwap, if non-nil, is called with each snapshot Swap installs, after
+	// it serves new requests; swaps and their calls never overlap (metrics
+	// drop the series of removed entities).
+	OnSwap func(*Snapshot)
 }
 
 // Gateway is the proxy: an http.Handler per listener over the active
@@ -44,6 +48,7 @@ type Options struct {
 type Gateway struct {
 	opts     Options
 	snap     atomic.Pointer[Snapshot]
+	swapMu   sync.Mutex // serializes Swap with its OnSwap call
 	proxy    *httputil.ReverseProxy
 	inflight atomic.Int64
 	total    atomic.Int64
@@ -91,7 +96,12 @@ func (g *Gateway) Stats() (total, inflight int64) { return g.total.Load(), g.inf
 
 // Swap installs a new snapshot; in-flight requests finish on theirs.
 func (g *Gateway) Swap(s *Snapshot) {
+	g.swapMu.Lock()
+	defer g.swapMu.Unlock()
 	g.snap.Store(s)
+	if g.opts.OnSwap != nil {
+		g.opts.OnSwap(s)
+	}
 	if f := g.onSwap.Load(); f != nil {
 		(*f)()
 	}

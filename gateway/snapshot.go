@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -351,10 +354,46 @@ func (s *Snapshot) Hash() string { return s.hash }
 // Entities are the snapshot's entities (read-only).
 func (s *Snapshot) Entities() *config.Entities { return s.entities }
 
+// Instances yields every compiled plugin instance, in no particular order.
+func (s *Snapshot) Instances() iter.Seq[Instance] {
+	return func(yield func(Instance) bool) {
+		for _, slot := range s.plugins {
+			for _, in := range slot.instances {
+				if !yield(in.inst) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// TargetHealth is one Target's state as kong_upstream_target_health shows
+// it (gateway.md §11.1).
+type TargetHealth struct {
+	Upstream string // the Upstream's name
+	Target   string // the Target's target, host:port
+	// DNSError: the last try of the Target failed to resolve its host.
+	DNSError bool
+}
+
+// TargetHealth lists the Targets of every Upstream, by Upstream name, then
+// in the Upstream's Target order.
+func (s *Snapshot) TargetHealth() []TargetHealth {
+	var out []TargetHealth
+	for _, name := range slices.Sorted(maps.Keys(s.upstreams)) {
+		u := s.upstreams[name]
+		for i, t := range u.names {
+			out = append(out, TargetHealth{Upstream: u.cfg.Name, Target: t, DNSError: u.bal.Unresolved(i)})
+		}
+	}
+	return out
+}
+
 // upstreamEntry is an Upstream with its balancer.
 type upstreamEntry struct {
 	cfg     *config.Upstream
 	targets []balancer.Target
+	names   []string // the Targets' target fields, in targets order
 	bal     *balancer.Balancer
 }
 
@@ -375,6 +414,7 @@ func (s *Snapshot) buildUpstreams(e *config.Entities, prev *Snapshot) error {
 		host, port := splitHost(t.Target, 8000)
 		entry := byID[t.Upstream.ID]
 		entry.targets = append(entry.targets, balancer.Target{Host: host, Port: port, Weight: t.Weight})
+		entry.names = append(entry.names, t.Target)
 	}
 	var errs []error
 	for name, entry := range s.upstreams {

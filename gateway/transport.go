@@ -351,6 +351,7 @@ func (g *Gateway) roundTrip(req *http.Request) (*http.Response, error) {
 		ex.aim(req)
 		ex.tries++
 		resp, err := rt.RoundTrip(req)
+		ex.noteResolution(req, err)
 		if err == nil {
 			return resp, nil
 		}
@@ -384,6 +385,26 @@ func (ex *Exchange) variantTransport(t *http.Transport) *http.Transport {
 			k.connect, k.write, k.read = to.connect, to.write, to.read
 		}
 	})
+}
+
+// noteResolution records on the picked Target whether its name resolved,
+// for kong_upstream_target_health (gateway.md §11.1): a DNS error marks it,
+// a try that got past resolution (a response, or a failure after it) clears
+// it; a try the client cancelled tells nothing.
+func (ex *Exchange) noteResolution(req *http.Request, err error) {
+	if err == nil {
+		ex.pick.Resolved(true)
+		return
+	}
+	var dnsErr *net.DNSError
+	var ce *connectError
+	switch {
+	case req.Context().Err() != nil:
+	case errors.As(err, &dnsErr):
+		ex.pick.Resolved(false)
+	case errors.As(err, &ce):
+		ex.pick.Resolved(true)
+	}
 }
 
 // retryable tells whether a failed try may be repeated (gateway.md §8.5).

@@ -80,6 +80,7 @@ func cacheDecl(deps Deps, a *engine.Attrs, res *cacheResource) *engine.Decl {
 			ttl:    cacheDefaultTTL,
 			bypass: bypass,
 		}
+		n.metrics = nodeMetrics(b)
 		if ttl > 0 {
 			n.ttl = time.Duration(min(ttl, int64(cacheMaxTTL/time.Second))) * time.Second
 		}
@@ -104,6 +105,9 @@ type cacheNode struct {
 	ttl    time.Duration // the attribute, else the default
 	bypass bool
 	store  cacheBackend
+	// metrics count GETs (nil: not recorded); a bypassed backend error
+	// answers, and so counts, as a miss.
+	metrics Metrics
 }
 
 var _ engine.Node = (*cacheNode)(nil)
@@ -141,6 +145,13 @@ func (n *cacheNode) Run(ctx context.Context, env *engine.Env, in []any) ([]any, 
 		if err := n.backendError(env, err); err != nil {
 			return nil, err
 		}
+	}
+	if n.metrics != nil {
+		result := "miss"
+		if hit {
+			result = "hit"
+		}
+		n.metrics.CacheLookup(n.name, result)
 	}
 	return []any{hit, !hit, false, data}, nil
 }

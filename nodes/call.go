@@ -207,6 +207,7 @@ type callNode struct {
 	client      *retryablehttp.Client
 	ownNetwork  bool // false when Deps.CallTransport replaces the network
 	destination func(u *url.URL, dynamic bool) error
+	metrics     Metrics // nil: not recorded
 }
 
 var _ engine.Node = (*callNode)(nil)
@@ -223,6 +224,7 @@ func newCallNode(cfg callConfig, deps Deps, b *engine.BuildInfo) *callNode {
 		userAgent:   "datakit/" + deps.Version,
 		maxBody:     deps.MaxCallBodyBytes,
 		destination: deps.CallDestination,
+		metrics:     nodeMetrics(b),
 	}
 	fields := b.InputFields
 	if len(fields) == 0 {
@@ -495,6 +497,9 @@ func (n *callNode) Run(ctx context.Context, _ *engine.Env, in []any) ([]any, err
 	} else {
 		resp, err = n.sendRetrying(req, body)
 	}
+	if n.metrics != nil {
+		n.metrics.CallDone(n.name, callCode(resp, err))
+	}
 	if err != nil {
 		if resp != nil {
 			resp.Body.Close()
@@ -503,6 +508,16 @@ func (n *callNode) Run(ctx context.Context, _ *engine.Env, in []any) ([]any, err
 	}
 	defer resp.Body.Close()
 	return n.response(ctx, runCtx, req.Method, resp)
+}
+
+// callCode is a request's datakit_call_requests_total label: the status
+// code when it is a valid one, else "error" — a bounded set whatever the
+// peer sends.
+func callCode(resp *http.Response, err error) string {
+	if err != nil || resp.StatusCode < 100 || resp.StatusCode > 599 {
+		return "error"
+	}
+	return strconv.Itoa(resp.StatusCode)
 }
 
 // send is one try, as go-retryablehttp makes it with RetryMax 0 and our

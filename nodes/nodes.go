@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"syscall"
 	"time"
+
+	"github.com/datakit-gateway/datakit/engine"
 )
 
 // Deps are the gateway settings and services node types are built with.
@@ -53,6 +55,23 @@ type Deps struct {
 	// Now is the clock of the JWT nodes (iat/nbf/exp, expiry checks); zero
 	// value: time.Now.
 	Now func() time.Time
+}
+
+// Metrics receive what call and cache nodes measure beyond their runs
+// (gateway.md §11.1). A plan's engine.Recorder that implements it gets
+// them; label values are the node's configured name and small fixed sets.
+type Metrics interface {
+	// CallDone counts one call node request by its final status code
+	// (100–599, after retries) or "error" when no response came.
+	CallDone(node, code string)
+	// CacheLookup counts one cache node GET: "hit" or "miss".
+	CacheLookup(node, result string)
+}
+
+// nodeMetrics is the Metrics of the plan a node is built for, or nil.
+func nodeMetrics(b *engine.BuildInfo) Metrics {
+	m, _ := b.Recorder.(Metrics)
+	return m
 }
 
 func (d Deps) withDefaults() Deps {

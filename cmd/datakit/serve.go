@@ -212,7 +212,7 @@ func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
 	}
 	gwOpts := gateway.Options{Version: version, Logger: logger, TrustedIPs: st.TrustedIPs,
 		RealIPHeader: st.RealIPHeader, RealIPRecursive: st.RealIPRecursive, AccessLog: st.AccessLog, ErrorFormat: gateway.ParseErrorFormat(st.ErrorDefaultType),
-		MaxInflight: int64(st.MaxInflightRequests)}
+		MaxInflight: int64(st.MaxInflightRequests), OnSwap: metrics.Swapped}
 	for _, l := range st.ProxyListen {
 		if l.SSL {
 			gwOpts.HTTPSPort = l.Port

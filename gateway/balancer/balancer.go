@@ -80,6 +80,11 @@ type Balancer struct {
 	live  []bool
 	nlive int
 
+	// unresolved[i]: the last resolution of targets[i]'s host failed (the
+	// dns_error state of kong_upstream_target_health). It lives with the
+	// Balancer, so it carries over a swap as the rotation does.
+	unresolved []atomic.Bool
+
 	rr *roundRobin
 	lc *leastConn
 	ch *continuum
@@ -98,6 +103,8 @@ func New(cfg Config, targets []Target) (*Balancer, error) {
 		cfg:     cfg,
 		targets: slices.Clone(targets),
 		live:    make([]bool, len(targets)),
+
+		unresolved: make([]atomic.Bool, len(targets)),
 	}
 	switch cfg.Algorithm {
 	case RoundRobin:
@@ -177,8 +184,9 @@ func (b *Balancer) Same(cfg Config, targets []Target) bool {
 // in flight until then. Done is a no-op for the other algorithms and for the
 // zero Pick.
 type Pick struct {
-	Target   Target
-	inflight *atomic.Int64 // least-connections only
+	Target     Target
+	inflight   *atomic.Int64 // least-connections only
+	unresolved *atomic.Bool
 }
 
 // Done ends the pick's in-flight period.
@@ -187,6 +195,20 @@ func (p Pick) Done() {
 		p.inflight.Add(-1)
 	}
 }
+
+// Resolved records whether the Target's host name resolved when the pick
+// was tried; Unresolved reports the last outcome. A no-op for the zero Pick.
+func (p Pick) Resolved(ok bool) {
+	// Load first: the usual call changes nothing and need not write to a
+	// cache line every request shares.
+	if p.unresolved != nil && p.unresolved.Load() == ok {
+		p.unresolved.Store(!ok)
+	}
+}
+
+// Unresolved reports whether the last recorded resolution of the i-th
+// Target (in the order given to New) failed.
+func (b *Balancer) Unresolved(i int) bool { return b.unresolved[i].Load() }
 
 // Tries is one request's retry state with one Balancer: which Targets it has
 // been given, so that a retry gets a fresh peer, and where on the continuum
@@ -294,5 +316,6 @@ func (b *Balancer) Pick(key string, tries *Tries) (Pick, error) {
 		tries.record(i, pos)
 	}
 	p.Target = b.targets[i]
+	p.unresolved = &b.unresolved[i]
 	return p, nil
 }

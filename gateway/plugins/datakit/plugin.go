@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"iter"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -54,6 +55,9 @@ type Metrics interface {
 	PlanRun(plugin, outcome string)
 	// NodeDone is engine.Recorder with the plugin label.
 	NodeDone(plugin, node, typ, status string, d time.Duration)
+	// CallDone and CacheLookup are nodes.Metrics with the plugin label.
+	CallDone(plugin, node, code string)
+	CacheLookup(plugin, node, result string)
 }
 
 // Plan outcomes for Metrics.PlanRun.
@@ -63,7 +67,8 @@ const (
 	OutcomeExit     = "exit"
 )
 
-// nodeRecorder binds Metrics to one instance for the engine.
+// nodeRecorder binds Metrics to one instance for the engine and the node
+// types (nodes.Metrics).
 type nodeRecorder struct {
 	m      Metrics
 	plugin string
@@ -72,6 +77,10 @@ type nodeRecorder struct {
 func (r nodeRecorder) NodeDone(node, typ, status string, d time.Duration) {
 	r.m.NodeDone(r.plugin, node, typ, status, d)
 }
+
+func (r nodeRecorder) CallDone(node, code string) { r.m.CallDone(r.plugin, node, code) }
+
+func (r nodeRecorder) CacheLookup(node, result string) { r.m.CacheLookup(r.plugin, node, result) }
 
 // Plugin is the datakit plugin.
 type Plugin struct{ opts Options }
@@ -179,6 +188,22 @@ var (
 
 // Config is the configuration as stored (defaults are the engine's).
 func (in *instance) Config() map[string]any { return in.config }
+
+// MetricsLabel is the plugin label of the instance's series (gateway.md
+// §11.1): instance_name, else the id.
+func (in *instance) MetricsLabel() string { return in.label }
+
+// MetricNodes yields the name and type of each declared node: with
+// MetricsLabel, the label values the instance's node series can carry.
+func (in *instance) MetricNodes() iter.Seq2[string, string] {
+	return func(yield func(node, typ string) bool) {
+		for _, n := range in.plan.Graph().Nodes {
+			if !n.Implicit && !yield(n.Name, n.Type) {
+				return
+			}
+		}
+	}
+}
 
 // NeedsRequestBody reports whether the plan reads request.body.
 func (in *instance) NeedsRequestBody() bool { return in.plan.ReadsRequestBody() }

@@ -1,6 +1,7 @@
 package prometheus
 
 import (
+	"sync"
 	"time"
 
 	prom "github.com/prometheus/client_golang/prometheus"
@@ -41,8 +42,13 @@ type Metrics struct {
 	planRuns       *prom.CounterVec
 	nodeRuns       *prom.CounterVec
 	nodeDuration   *prom.HistogramVec
+	callRequests   *prom.CounterVec
+	cacheLookups   *prom.CounterVec
 	configRevision prom.Gauge
 	configReloads  *prom.CounterVec
+
+	targetHealth *targetHealth
+	swapMu       sync.Mutex // serializes Swapped
 }
 
 // NewMetrics creates the collectors and registers them with reg.
@@ -73,12 +79,20 @@ func NewMetrics(reg prom.Registerer, opts Options) *Metrics {
 		nodeDuration: prom.NewHistogramVec(prom.HistogramOpts{Name: "datakit_node_duration_seconds",
 			Help: "Duration of Datakit node runs", Buckets: nodeBuckets},
 			[]string{"plugin", "node", "type"}),
+		callRequests: prom.NewCounterVec(prom.CounterOpts{Name: "datakit_call_requests_total",
+			Help: "Datakit call node requests, by final status code (after retries) or error"},
+			[]string{"plugin", "node", "code"}),
+		cacheLookups: prom.NewCounterVec(prom.CounterOpts{Name: "datakit_cache_lookups_total",
+			Help: "Datakit cache node lookups, by result (hit, miss)"},
+			[]string{"plugin", "node", "result"}),
 		configRevision: prom.NewGauge(prom.GaugeOpts{Name: "datakit_config_revision",
 			Help: "Revision of the running configuration (0 in DB-less mode)"}),
 		configReloads: prom.NewCounterVec(prom.CounterOpts{Name: "datakit_config_reloads_total",
 			Help: "Configuration reloads, by result (success, error)"}, []string{"result"}),
+		targetHealth: newTargetHealth(),
 	}
-	reg.MustRegister(m.planRuns, m.nodeRuns, m.nodeDuration, m.configRevision, m.configReloads)
+	reg.MustRegister(m.planRuns, m.nodeRuns, m.nodeDuration, m.callRequests, m.cacheLookups,
+		m.configRevision, m.configReloads)
 	if !opts.Kong {
 		return m
 	}
@@ -96,7 +110,8 @@ func NewMetrics(reg prom.Registerer, opts Options) *Metrics {
 		}
 		return 0
 	})
-	reg.MustRegister(m.requests, m.requestLatency, m.upstreamLatency, m.kongLatency, m.bandwidth, info, datastore)
+	reg.MustRegister(m.requests, m.requestLatency, m.upstreamLatency, m.kongLatency, m.bandwidth,
+		m.targetHealth, info, datastore)
 	return m
 }
 
@@ -112,6 +127,17 @@ func (m *Metrics) NodeDone(plugin, node, typ, status string, d time.Duration) {
 	if status == "success" || status == "error" {
 		m.nodeDuration.WithLabelValues(plugin, node, typ).Observe(d.Seconds())
 	}
+}
+
+// CallDone counts a call node's request; code is its status code or
+// "error" (nodes.Metrics).
+func (m *Metrics) CallDone(plugin, node, code string) {
+	m.callRequests.WithLabelValues(plugin, node, code).Inc()
+}
+
+// CacheLookup counts a cache node's GET; result is hit or miss.
+func (m *Metrics) CacheLookup(plugin, node, result string) {
+	m.cacheLookups.WithLabelValues(plugin, node, result).Inc()
 }
 
 // ConfigReloaded records a reload attempt and, when it succeeded, the

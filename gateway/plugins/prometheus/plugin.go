@@ -104,17 +104,8 @@ func (in *instance) Log(rec *gateway.LogRecord) {
 	if rec.Route == nil || in.m == nil {
 		return
 	}
-	var service, route, consumer string
-	if s := rec.Service; s != nil {
-		service = s.Host
-		if s.Name != nil {
-			service = *s.Name
-		}
-	}
-	route = rec.Route.ID
-	if rec.Route.Name != nil {
-		route = *rec.Route.Name
-	}
+	service, route := entityLabels(rec.Service, rec.Route)
+	var consumer string
 	if in.perConsumer && rec.Consumer != nil && rec.Consumer.Username != nil {
 		consumer = *rec.Consumer.Username
 	}
@@ -141,6 +132,22 @@ func (in *instance) Log(rec *gateway.LogRecord) {
 			m.bandwidth.WithLabelValues(service, route, "egress", workspace, consumer).Add(float64(rec.BytesOut))
 		}
 	}
+}
+
+// entityLabels are the service and route labels of a Route and its Service
+// (nil: none, an empty label): names, else the Service host and the Route id.
+func entityLabels(svc *config.Service, rt *config.Route) (service, route string) {
+	if svc != nil {
+		service = svc.Host
+		if svc.Name != nil {
+			service = *svc.Name
+		}
+	}
+	route = rt.ID
+	if rt.Name != nil {
+		route = *rt.Name
+	}
+	return service, route
 }
 
 func ms(us int64) float64 { return float64(us) / 1000 }

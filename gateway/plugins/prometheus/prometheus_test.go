@@ -2,11 +2,14 @@ package prometheus_test
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	prom "github.com/prometheus/client_golang/prometheus"
@@ -15,37 +18,53 @@ import (
 
 	"github.com/datakit-gateway/datakit/engine"
 	"github.com/datakit-gateway/datakit/gateway"
-	"github.com/datakit-gateway/datakit/gateway/config"
 	"github.com/datakit-gateway/datakit/gateway/plugins/datakit"
+	"github.com/datakit-gateway/datakit/gateway/plugins/keyauth"
 	"github.com/datakit-gateway/datakit/gateway/plugins/prometheus"
 	"github.com/datakit-gateway/datakit/nodes"
 )
 
-// setup serves doc through the real gateway with the datakit and
-// prometheus plugins recording into a fresh registry, and serves that
-// registry like main does.
-func setup(t *testing.T, doc string) (gw, metrics *httptest.Server, reg *prom.Registry) {
+// testGateway is the real gateway with the datakit, key-auth and
+// prometheus plugins recording into a fresh registry, wired like main does:
+// the registry served over HTTP, every swap handed to Metrics.Swapped.
+type testGateway struct {
+	gw      *gateway.Gateway
+	plugins *gateway.Plugins
+	reg     *prom.Registry
+	// proxy and metrics are the gateway's and the registry's base URLs.
+	proxy, metrics string
+}
+
+func newTestGateway(t *testing.T) *testGateway {
 	t.Helper()
-	reg = prom.NewRegistry()
+	reg := prom.NewRegistry()
 	m := prometheus.NewMetrics(reg, prometheus.Options{Kong: true, NodeID: "node-1"})
 	ereg := engine.NewRegistry()
 	nodes.Register(ereg, nodes.Deps{Version: "test"})
-	plugins := gateway.NewPlugins(datakit.New(datakit.Options{Registry: ereg, Metrics: m}), prometheus.New(m, "test"))
-	ents, err := config.LoadDeclarative([]byte(doc), config.LoadOptions{Plugins: plugins})
-	if err != nil {
+	plugins := gateway.NewPlugins(datakit.New(datakit.Options{Registry: ereg, Metrics: m}),
+		keyauth.New("test"), prometheus.New(m, "test"))
+	g := gateway.New(gateway.Options{Version: "test", OnSwap: m.Swapped})
+	gw := httptest.NewServer(g.Handler(gateway.Listener{Port: 8000}))
+	t.Cleanup(gw.Close)
+	metrics := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	t.Cleanup(metrics.Close)
+	return &testGateway{gw: g, plugins: plugins, reg: reg, proxy: gw.URL, metrics: metrics.URL}
+}
+
+// load swaps doc in, as a reload does.
+func (tg *testGateway) load(t *testing.T, doc string) {
+	t.Helper()
+	if err := tg.gw.LoadDeclarative(context.Background(), []byte(doc), gateway.BuildOptions{Plugins: tg.plugins}); err != nil {
 		t.Fatalf("LoadDeclarative = %v", err)
 	}
-	snap, err := gateway.Build(context.Background(), ents, gateway.BuildOptions{Plugins: plugins})
-	if err != nil {
-		t.Fatalf("Build = %v", err)
-	}
-	g := gateway.New(gateway.Options{Version: "test"})
-	g.Swap(snap)
-	gw = httptest.NewServer(g.Handler(gateway.Listener{Port: 8000}))
-	t.Cleanup(gw.Close)
-	metrics = httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	t.Cleanup(metrics.Close)
-	return gw, metrics, reg
+}
+
+// setup serves doc through a testGateway.
+func setup(t *testing.T, doc string) (proxy, metrics string, reg *prom.Registry) {
+	t.Helper()
+	tg := newTestGateway(t)
+	tg.load(t, doc)
+	return tg.proxy, tg.metrics, tg.reg
 }
 
 func get(t *testing.T, url string) (int, string) {
@@ -89,31 +108,92 @@ services:
             config:
               nodes:
                 - {name: EXIT, type: exit, status: 418}
+      - name: calls
+        paths: ["/calls"]
+        plugins:
+          - name: datakit
+            instance_name: dk-calls
+            config:
+              nodes:
+                - {name: CREATE, type: call, method: POST, url: "{{UPSTREAM}}/created"}
+      - name: calldown
+        paths: ["/calldown"]
+        plugins:
+          - name: datakit
+            instance_name: dk-calldown
+            config:
+              nodes:
+                - {name: DOWN, type: call, url: "{{CLOSED}}"}
+      - name: chaos
+        paths: ["/chaos"]
+        plugins:
+          - name: datakit
+            instance_name: dk-chaos
+            config:
+              nodes:
+                - name: PICK
+                  type: jq
+                  inputs: {p: request.path, q: request.query}
+                  jq: 'if .q.fail == "jq" then error(.p + .q.v) else "{{CLOSED}}" + .p end'
+                - {name: CALL, type: call, inputs: {url: PICK}}
+      - name: cache
+        paths: ["/cache"]
+        plugins:
+          - name: datakit
+            instance_name: dk-cache
+            config:
+              resources: {cache: {strategy: memory}}
+              nodes:
+                - {name: KEY, type: static, values: {key: k}}
+                - {name: GET, type: cache, input: KEY}
+                - {name: SET, type: cache, inputs: {key: KEY.key, data: GET.miss}}
 plugins:
   - name: prometheus
     config: {status_code_metrics: true, latency_metrics: true, bandwidth_metrics: true}
 `
 
+// upstream answers "hello", and 201 at /created.
 func upstream(t *testing.T) *httptest.Server {
 	t.Helper()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/created" {
+			w.WriteHeader(http.StatusCreated)
+		}
 		_, _ = io.WriteString(w, "hello")
 	}))
 	t.Cleanup(up.Close)
 	return up
 }
 
+// closedURL is an http URL of a local port nothing listens on.
+func closedURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return "http://" + addr + "/"
+}
+
+// testDoc is doc with the test's servers.
+func testDoc(t *testing.T) string {
+	return strings.NewReplacer("{{UPSTREAM}}", upstream(t).URL, "{{CLOSED}}", closedURL(t)).Replace(doc)
+}
+
 func TestScriptedRun(t *testing.T) {
-	gw, metrics, _ := setup(t, strings.ReplaceAll(doc, "{{UPSTREAM}}", upstream(t).URL))
+	gw, metrics, _ := setup(t, testDoc(t))
 	for _, c := range []struct {
 		path string
 		want int
-	}{{"/ok", 200}, {"/ok/x", 200}, {"/fail", 500}, {"/exit", 418}, {"/nowhere", 404}} {
-		if got, body := get(t, gw.URL+c.path); got != c.want {
+	}{{"/ok", 200}, {"/ok/x", 200}, {"/fail", 500}, {"/exit", 418}, {"/nowhere", 404},
+		{"/calls", 200}, {"/calldown", 500}, {"/cache", 200}, {"/cache", 200}} {
+		if got, body := get(t, gw+c.path); got != c.want {
 			t.Fatalf("GET %s = %d %s, want %d", c.path, got, body, c.want)
 		}
 	}
-	_, text := get(t, metrics.URL)
+	_, text := get(t, metrics)
 	// The datakit instance (810) ends /fail and /exit in access, before
 	// prometheus (13) is collected, so per gateway.md §9.2 ("log runs for
 	// plugins collected so far") those requests reach no prometheus log
@@ -133,8 +213,14 @@ func TestScriptedRun(t *testing.T) {
 		`datakit_node_runs_total{node="BOOM",plugin="dk-fail",status="error",type="jq"} 1`,
 		`datakit_node_runs_total{node="EXIT",plugin="dk-exit",status="success",type="exit"} 1`,
 		`datakit_node_duration_seconds_count{node="BOOM",plugin="dk-fail",type="jq"} 1`,
+		`datakit_call_requests_total{code="201",node="CREATE",plugin="dk-calls"} 1`,
+		`datakit_call_requests_total{code="error",node="DOWN",plugin="dk-calldown"} 1`,
+		`datakit_plan_runs_total{outcome="error",plugin="dk-calldown"} 1`,
+		`datakit_cache_lookups_total{node="GET",plugin="dk-cache",result="miss"} 1`,
+		`datakit_cache_lookups_total{node="GET",plugin="dk-cache",result="hit"} 1`,
 	} {
-		if !strings.Contains(text, want+"\n") && !strings.Contains(text, want) {
+		// A whole sample line, or a bucket's labels followed by its value.
+		if !strings.Contains(text, want+"\n") && !(strings.HasSuffix(want, "}") && strings.Contains(text, want+" ")) {
 			t.Errorf("scrape lacks %s", want)
 		}
 	}
@@ -154,29 +240,109 @@ func TestScriptedRun(t *testing.T) {
 	}
 }
 
-func TestCardinality(t *testing.T) {
-	gw, _, reg := setup(t, strings.ReplaceAll(doc, "{{UPSTREAM}}", upstream(t).URL))
-	get(t, gw.URL+"/ok/warmup")
-	before := countSeries(t, reg)
-	for i := range 1000 {
-		if code, _ := get(t, gw.URL+"/ok/p"+itoa(i)+"?q="+itoa(i)); code != 200 {
-			t.Fatalf("request %d = %d", i, code)
+// TestT29MetricsCardinality (hardening T29): 10 000 requests with random
+// methods, paths, header and query values and node errors (jq errors with
+// random text, calls to random URLs that fail) leave the series count as
+// the first request of each kind left it.
+func TestT29MetricsCardinality(t *testing.T) {
+	gw, _, reg := setup(t, testDoc(t))
+	rnd := rand.New(rand.NewPCG(29, 29))
+	word := func() string {
+		b := make([]byte, 1+rnd.IntN(12))
+		for i := range b {
+			b[i] = 'a' + byte(rnd.IntN(26))
+		}
+		return string(b)
+	}
+	methods := []string{"GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"}
+	type kind struct {
+		path func() string
+		want int
+	}
+	kinds := []kind{
+		{func() string { return "/ok/" + word() + "?" + word() + "=" + word() }, 200},
+		{func() string { return "/fail/" + word() }, 500},
+		{func() string { return "/chaos/" + word() + "?fail=jq&v=" + word() }, 500},
+		{func() string { return "/chaos/" + word() + "?" + word() + "=" + word() }, 500},
+		{func() string { return "/nowhere/" + word() }, 404},
+	}
+	type job struct {
+		method, path string
+		want         int
+		header       http.Header
+	}
+	newJob := func(method string, k kind) job {
+		return job{method, k.path(), k.want, http.Header{"X-Random": {word()}, "X-" + word(): {word()}}}
+	}
+	send := func(j job) error {
+		req, err := http.NewRequest(j.method, gw+j.path, nil)
+		if err != nil {
+			return err
+		}
+		req.Header = j.header
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != j.want {
+			return fmt.Errorf("%s %s = %d, want %d", j.method, j.path, resp.StatusCode, j.want)
+		}
+		return nil
+	}
+	for _, k := range kinds {
+		if err := send(newJob("GET", k)); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if after := countSeries(t, reg); after != before {
-		t.Fatalf("series: %d before, %d after 1000 distinct paths", before, after)
+	before := countSeries(t, reg)
+
+	const total = 10000
+	jobs := make(chan job)
+	errs := make(chan error, total)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if err := send(j); err != nil {
+					errs <- err
+				}
+			}
+		}()
 	}
-	want := `
+	okCount := 1 // the warm-up request
+	for i := range total {
+		method := methods[rnd.IntN(len(methods))]
+		if i%10 == 0 {
+			method = "X" + strings.ToUpper(word()) // extension methods
+		}
+		k := rnd.IntN(len(kinds))
+		if k == 0 {
+			okCount++
+		}
+		jobs <- newJob(method, kinds[k])
+	}
+	close(jobs)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if after := countSeries(t, reg); after != before {
+		t.Fatalf("series: %d before, %d after %d random requests", before, after, total)
+	}
+	want := fmt.Sprintf(`
 # HELP kong_http_requests_total HTTP status codes per consumer/service/route in Kong
 # TYPE kong_http_requests_total counter
-kong_http_requests_total{code="200",consumer="",route="ok",service="api",source="service",workspace="default"} 1001
-`
+kong_http_requests_total{code="200",consumer="",route="ok",service="api",source="service",workspace="default"} %d
+`, okCount)
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "kong_http_requests_total"); err != nil {
 		t.Fatal(err)
 	}
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 func countSeries(t *testing.T, reg *prom.Registry) int {
 	t.Helper()
