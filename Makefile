@@ -6,19 +6,41 @@ BIN       := bin/datakit
 VERSION   ?= 0.1.0-dev
 LDFLAGS   := -X main.version=$(VERSION)
 FUZZTIME  ?= 10s
-# Static analysis tools, pinned; installed into bin/tools by `make check`.
+# Static analysis tools, pinned (hardening.md §4); `make test` and `make check`
+# install them into bin/tools on first use.
 STATICCHECK_VERSION := v0.8.2
 GOVULNCHECK_VERSION := v1.9.0
+GOSEC_VERSION       := v2.30.0
 TOOLS     := $(CURDIR)/bin/tools
-VULNDB    ?= $(wildcard $(CURDIR)/../shared/vulndb)
+VULNDB    ?= $(abspath $(wildcard $(CURDIR)/../shared/vulndb))
+# The oldest Go toolchain allowed to build the gateway is go.mod's go
+# directive (hardening.md §5: go1.26.6 fixed CVEs in net/http).
+GO_FLOOR  := $(shell sed -n 's/^go //p' go.mod)
 
-.PHONY: build test bench fuzz run demo lint check bench-proxy
+# $(call install-tool,BINARY,PACKAGE,VERSION): go install PACKAGE@VERSION into
+# bin/tools unless bin/tools/BINARY was built from VERSION already (gosec
+# takes minutes to build).
+install-tool = [ "$$($(GO) version -m $(TOOLS)/$(1) 2>/dev/null | awk '$$1 == "mod" {print $$3}')" = "$(3)" ] || \
+	{ echo "go install $(2)@$(3)"; GOBIN=$(TOOLS) $(GO) install $(2)@$(3); }
+
+.PHONY: build test bench fuzz run demo lint check check-extra bench-proxy
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/datakit
 
+# The CI gates (hardening.md T50): go vet, staticcheck, govulncheck against
+# the offline vulnerability database when ../shared/vulndb exists (there is
+# no network in CI), then the whole suite with the race detector (goleak runs
+# in the packages' TestMain).
 test:
 	$(GO) vet ./...
+	@$(call install-tool,staticcheck,honnef.co/go/tools/cmd/staticcheck,$(STATICCHECK_VERSION))
+	$(TOOLS)/staticcheck ./...
+	@if [ -n "$(VULNDB)" ]; then \
+	  $(call install-tool,govulncheck,golang.org/x/vuln/cmd/govulncheck,$(GOVULNCHECK_VERSION)) && \
+	  echo "$(TOOLS)/govulncheck -db file://$(VULNDB) ./..." && \
+	  $(TOOLS)/govulncheck -db file://$(VULNDB) ./...; \
+	else echo "govulncheck skipped: no ../shared/vulndb"; fi
 	$(GO) test -race -count=1 ./...
 
 bench:
@@ -48,12 +70,18 @@ lint:
 bench-proxy:
 	GO=$(GO) bash bench/run.sh
 
-# The CI gates beyond `make test`: staticcheck, and govulncheck against the
-# local vulnerability database when ../shared/vulndb exists (no network).
-check:
-	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
-	$(TOOLS)/staticcheck ./...
-	@if [ -n "$(VULNDB)" ]; then \
-	  GOBIN=$(TOOLS) $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION) && \
-	  $(TOOLS)/govulncheck -db file://$(VULNDB) ./...; \
-	else echo "govulncheck skipped: no ../shared/vulndb"; fi
+# `make check` is `make test` plus the slower gates in check-extra. CI runs
+# `make test` and then `make check-extra` (see .ci/run), so the suite runs
+# once; locally `make check` runs everything.
+check: test check-extra
+
+# The toolchain floor, then gosec over the whole module. Findings that are
+# deliberate carry a `#nosec Gxxx -- reason` comment at their site; no rule
+# is excluded globally.
+check-extra:
+	@v=$$($(GO) version | awk '{print $$3}'); \
+	if [ "$$(printf '%s\n' go$(GO_FLOOR) $$v | sort -V | head -n1)" != go$(GO_FLOOR) ]; then \
+	  echo "toolchain $$v is older than go$(GO_FLOOR) (go.mod, hardening.md §5)"; exit 1; \
+	fi; echo "toolchain $$v >= go$(GO_FLOOR)"
+	@$(call install-tool,gosec,github.com/securego/gosec/v2/cmd/gosec,$(GOSEC_VERSION))
+	$(TOOLS)/gosec -quiet ./...

@@ -1,6 +1,6 @@
 module github.com/datakit-gateway/datakit
 
-go 1.26.0
+go 1.26.6
 
 require (
 	github.com/antchfx/xpath v1.3.9

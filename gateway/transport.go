@@ -194,14 +194,17 @@ func defaultService() *config.Service {
 // no environment proxies, the key's timeouts applied per connection.
 func newTransport(k transportKey, tlsOpts UpstreamTLS, control TargetControl) *http.Transport {
 	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
+	// #nosec G402 -- off only by the Service's tls_verify or upstream_tls_verify = off
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: tlsOpts.RootCAs, InsecureSkipVerify: !k.verify}
 	if k.cert != nil {
 		tlsCfg.Certificates = []tls.Certificate{*k.cert}
 	}
 	if k.verify && k.depth >= 0 {
 		depth := k.depth
-		tlsCfg.VerifyPeerCertificate = func(_ [][]byte, chains [][]*x509.Certificate) error {
-			for _, c := range chains {
+		// VerifyConnection, unlike VerifyPeerCertificate, also runs on
+		// resumed sessions (gosec G123).
+		tlsCfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			for _, c := range cs.VerifiedChains {
 				if len(c)-1 <= depth {
 					return nil
 				}

@@ -19,6 +19,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 func body(s string) http.HandlerFunc {
@@ -63,6 +64,8 @@ func main() {
 		Addr:     *addr,
 		Handler:  mux,
 		ErrorLog: log.New(io.Discard, "", 0),
+		// Like the gateway's client_header_timeout: no listener without one.
+		ReadHeaderTimeout: 10 * time.Second,
 	}
 	if err := srv.ListenAndServe(); err != nil {
 		fmt.Fprintln(os.Stderr, "upstream:", err)

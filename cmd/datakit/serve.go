@@ -198,7 +198,7 @@ func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
 	caches := nodes.NewCacheStores()
 	plugins, err := buildPluginsWithMetrics(st, logger, caches, metrics)
 	if err != nil {
-		caches.Close()
+		_ = caches.Close()
 		return nil, err
 	}
 	limits := gateway.Limits{
@@ -226,7 +226,7 @@ func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
 	if st.Database != "off" {
 		s, err := openStore(context.Background(), st, logger)
 		if err != nil {
-			caches.Close()
+			_ = caches.Close()
 			return nil, err
 		}
 		n.store = s
@@ -307,7 +307,7 @@ func upstreamTLS(st *settings.Settings) (gateway.UpstreamTLS, error) {
 		pool = sys
 	}
 	for _, f := range files {
-		pem, err := os.ReadFile(f)
+		pem, err := os.ReadFile(f) // #nosec G304 -- a file named by upstream_tls_trusted_certificate
 		if err != nil {
 			return t, fmt.Errorf("upstream_tls_trusted_certificate: %w", err)
 		}
@@ -336,7 +336,7 @@ func (n *node) close() {
 	if n.store != nil {
 		_ = n.store.Close()
 	}
-	n.caches.Close()
+	_ = n.caches.Close()
 }
 
 // load reads the configuration — from the database, or the declarative

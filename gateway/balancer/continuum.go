@@ -29,7 +29,7 @@ type continuum struct {
 // positions, the Targets placed last get fewer points, possibly none.
 func newContinuum(targets []Target, slots int) *continuum {
 	c := &continuum{
-		slots:  uint32(slots),
+		slots:  uint32(slots), // #nosec G115 -- the Upstream schema bounds slots to 10..65536
 		placed: make([]int, len(targets)),
 		table:  crc32.MakeTable(crc32.IEEE),
 	}
@@ -57,7 +57,7 @@ func newContinuum(targets []Target, slots int) *continuum {
 			buf = strconv.AppendInt(append(buf[:0], prefix...), int64(i), 10)
 			p := crc32.Checksum(buf, c.table) % c.slots
 			if owners[p] == 0 {
-				owners[p] = int32(ti) + 1
+				owners[p] = int32(ti) + 1 // #nosec G115 -- ti indexes the targets of one Upstream
 				c.placed[ti]++
 				occupied++
 			}
@@ -80,7 +80,7 @@ func newContinuum(targets []Target, slots int) *continuum {
 func (c *continuum) hash(key string) uint32 {
 	crc := ^uint32(0)
 	for i := 0; i < len(key); i++ {
-		crc = c.table[byte(crc)^key[i]] ^ crc>>8
+		crc = c.table[byte(crc)^key[i]] ^ crc>>8 // #nosec G115 -- the low byte indexes the table
 	}
 	return ^crc % c.slots
 }

@@ -390,6 +390,7 @@ func checkTag(s string) string {
 // checkName is Kong's utf8_name: ASCII alphanumerics and ".-_~", or non-ASCII.
 func checkName(s string) string {
 	for _, c := range s {
+		// #nosec G115 -- byte(c) only runs for c < utf8.RuneSelf
 		if c < utf8.RuneSelf && !isAlnum(byte(c)) && !strings.ContainsRune(".-_~", c) || c == utf8.RuneError {
 			return fmt.Sprintf("invalid value '%s': the only accepted ascii characters are alphanumerics or ., -, _, and ~", s)
 		}

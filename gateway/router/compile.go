@@ -191,6 +191,7 @@ func compileRoute(index int, in *Route, services map[*Service]*Service) (*route,
 				same = append(same, p)
 			}
 		}
+		// #nosec G115 -- g is a path length, not negative
 		ms = append(ms, matcher{priority: base | uint64(min(g, maxPrefixLength)), order: len(ms), prefixes: same, pathLiterals: same})
 	}
 	return rt, ms, nil

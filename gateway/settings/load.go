@@ -162,7 +162,7 @@ func readConf(opts LoadOptions) (path string, data []byte, err error) {
 			return "", nil, nil
 		}
 	}
-	f, err := os.Open(path)
+	f, err := os.Open(path) // #nosec G304 -- --conf, $DATAKIT_CONF or a fixed default path
 	if err != nil {
 		return "", nil, fmt.Errorf("%s: %w", origin, err)
 	}

@@ -73,7 +73,7 @@ func OpenPostgres(ctx context.Context, opts PostgresOptions) (Store, error) {
 	release := func() error { pool.Close(); return nil }
 	s := newSQLStore(d, db, db, opts.Now, opts.PollInterval, opts.Logger, release)
 	if err := migrate(ctx, d, s.now); err != nil {
-		s.Close() //nolint:errcheck // the migration error is the one to report
+		_ = s.Close() // the migration error is the one to report
 		return nil, fmt.Errorf("postgres %s:%d/%s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
 	}
 	return s, nil
@@ -118,7 +118,7 @@ func pgConfig(opts PostgresOptions) (*pgxpool.Config, error) {
 	}
 	cfg.MaxConns = 10
 	if opts.MaxConnections > 0 {
-		cfg.MaxConns = int32(opts.MaxConnections)
+		cfg.MaxConns = int32(opts.MaxConnections) // #nosec G115 -- pg_max_connections is at most MaxInt32
 	}
 	cc := cfg.ConnConfig
 	cc.ConnectTimeout = timeout
@@ -213,7 +213,7 @@ func (d *pgDialect) listen(ctx context.Context, notified func(int64), connected 
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		defer cancel()
-		conn.Close(cctx) //nolint:errcheck // nothing left to do with it
+		_ = conn.Close(cctx) // nothing left to do with it
 	}()
 	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
 		if ctx.Err() != nil {

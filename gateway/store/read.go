@@ -222,14 +222,14 @@ func (r *reader) scanChunk(ctx context.Context, kind Kind, query string, args []
 			tags sql.NullString
 		)
 		if err := rows.Scan(&rw.id, &tags, &rw.ent); err != nil {
-			rows.Close()
+			_ = rows.Close()
 			return 0, r.s.fail(err)
 		}
 		rw.tags = tags.String
 		got = append(got, rw)
 	}
 	err = rows.Err()
-	rows.Close()
+	_ = rows.Close()
 	if err != nil {
 		return 0, r.s.fail(err)
 	}

@@ -171,7 +171,7 @@ func (s *sqlStore) Tx(ctx context.Context, fn func(Tx) error) (int64, error) {
 	committed := false
 	defer func() {
 		if !committed {
-			tx.Rollback() //nolint:errcheck // the cause is already being returned
+			_ = tx.Rollback() // the cause is already being returned
 		}
 	}()
 	now := s.now()

@@ -53,14 +53,14 @@ func OpenSQLite(ctx context.Context, opts SQLiteOptions) (Store, error) {
 	// before the first statement. Readers run beside it under WAL.
 	writer, err := open(sqlitePragmas + "&_txlock=immediate")
 	if err != nil {
-		unlock() //nolint:errcheck // the open error is the one to report
+		_ = unlock() // the open error is the one to report
 		return nil, err
 	}
 	writer.SetMaxOpenConns(1)
 	reader, err := open(sqlitePragmas)
 	if err != nil {
-		writer.Close()
-		unlock() //nolint:errcheck // as above
+		_ = writer.Close()
+		_ = unlock() // as above
 		return nil, err
 	}
 	reader.SetMaxOpenConns(4)
@@ -68,7 +68,7 @@ func OpenSQLite(ctx context.Context, opts SQLiteOptions) (Store, error) {
 	release := func() error { return unlock() }
 	s := newSQLStore(d, writer, reader, opts.Now, opts.PollInterval, opts.Logger, release)
 	if err := migrate(ctx, d, s.now); err != nil {
-		s.Close() //nolint:errcheck // the migration error is the one to report
+		_ = s.Close() // the migration error is the one to report
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return s, nil

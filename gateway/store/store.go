@@ -29,7 +29,7 @@ const (
 	Upstreams          Kind = "upstreams"
 	Targets            Kind = "targets"
 	SNIs               Kind = "snis"
-	KeyauthCredentials Kind = "keyauth_credentials"
+	KeyauthCredentials Kind = "keyauth_credentials" // #nosec G101 -- a table name, not a credential
 )
 
 // Kinds lists every collection, parents before their children.

@@ -149,7 +149,7 @@ func (s *sqlStore) listen(ctx context.Context, sub *subscriber, pollNow chan<- s
 		if err == nil || ctx.Err() != nil {
 			return
 		}
-		s.fail(err) //nolint:errcheck // only records reachability
+		_ = s.fail(err) // only records reachability
 		s.log.Warn("datastore notifications interrupted; reconnecting", "error", err, "retry_in", delay)
 		select {
 		case <-ctx.Done():
