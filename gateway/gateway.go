@@ -34,6 +34,9 @@ type Options struct {
 	// Transport, when set, sends every upstream try instead of the
 	// snapshot's per-Service transports (tests, instrumentation).
 	Transport http.RoundTripper
+	// Headers are the headers the gateway adds (the headers and
+	// headers_upstream settings); nil: Kong's defaults (DefaultHeaders).
+	Headers *Headers
 	// HTTPSPort is the first TLS proxy listener's port, used in https
 	// redirects (gateway.md §7.5); 0 or 443 leaves the port out.
 	HTTPSPort int
@@ -73,6 +76,10 @@ func New(opts Options) *Gateway {
 	if opts.MaxInflight == 0 {
 		opts.MaxInflight = 4096
 	}
+	if opts.Headers == nil {
+		h := DefaultHeaders()
+		opts.Headers = &h
+	}
 	g := &Gateway{opts: opts, server: "datakit/" + opts.Version, via: "datakit/" + opts.Version}
 	g.via10, g.via11, g.via2 = "1.0 "+g.via, "1.1 "+g.via, "2 "+g.via
 	g.proxy = &httputil.ReverseProxy{
@@ -88,6 +95,22 @@ func New(opts Options) *Gateway {
 		BufferPool: newBufferPool(),
 	}
 	return g
+}
+
+// Headers says which headers the gateway adds (gateway.md §8.2, §8.6).
+type Headers struct {
+	// To responses (the headers setting).
+	Server, Via, ProxyLatency, UpstreamLatency, ResponseLatency, UpstreamStatus, RequestID bool
+	// UpstreamRequestID adds X-Kong-Request-Id to upstream requests
+	// (headers_upstream).
+	UpstreamRequestID bool
+}
+
+// DefaultHeaders are Kong's defaults: headers = server_tokens,
+// latency_tokens, X-Kong-Request-Id; headers_upstream = X-Kong-Request-Id.
+func DefaultHeaders() Headers {
+	return Headers{Server: true, Via: true, ProxyLatency: true, UpstreamLatency: true, ResponseLatency: true,
+		RequestID: true, UpstreamRequestID: true}
 }
 
 // Stats are the proxy's request counters: all requests so far, and those in

@@ -606,12 +606,16 @@ func (g *Gateway) forwardedHeaders(ex *Exchange, out *http.Request) {
 	if !trusted {
 		delete(h, "Forwarded")
 	}
-	via := g.viaFor(in)
-	if prior := in.Header["Via"]; len(prior) > 0 && prior[0] != "" {
-		via = prior[0] + ", " + via
+	if g.opts.Headers.Via {
+		via := g.viaFor(in)
+		if prior := in.Header["Via"]; len(prior) > 0 && prior[0] != "" {
+			via = prior[0] + ", " + via
+		}
+		h["Via"] = ex.value(via)
 	}
-	h["Via"] = ex.value(via)
-	h["X-Kong-Request-Id"] = ex.value(ex.requestID)
+	if g.opts.Headers.UpstreamRequestID {
+		h["X-Kong-Request-Id"] = ex.value(ex.requestID)
+	}
 }
 
 // viaFor is this hop's Via entry for the client request's protocol.

@@ -28,7 +28,7 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		// still sees the 101.
 		g.proxiedHeaders(ex, resp)
 		g.headerFilter(ex)
-		resp.Header["X-Kong-Request-Id"] = ex.value(ex.requestID)
+		g.requestIDHeader(ex, resp.Header)
 		return nil
 	}
 	if err := g.responsePhase(ex, resp); err != nil {
@@ -51,7 +51,7 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		resp.StatusCode = ex.status
 		g.proxiedHeaders(ex, resp)
 	}
-	resp.Header["X-Kong-Request-Id"] = ex.value(ex.requestID)
+	g.requestIDHeader(ex, resp.Header)
 	return nil
 }
 
@@ -138,24 +138,46 @@ func setBody(resp *http.Response, b []byte) {
 // proxiedHeaders adds the headers of a proxied response (gateway.md §8.6),
 // canonical names straight into the map, values from the Exchange's array.
 func (g *Gateway) proxiedHeaders(ex *Exchange, resp *http.Response) {
-	h := resp.Header
-	h["X-Kong-Upstream-Latency"] = ex.value(strconv.FormatInt(ex.headersAt.Sub(ex.tryStart).Milliseconds(), 10))
-	h["X-Kong-Proxy-Latency"] = ex.value(strconv.FormatInt(ex.tryStart.Sub(ex.started).Milliseconds(), 10))
-	via := g.via11
-	if prior := h["Via"]; len(prior) > 0 {
-		via = strings.Join(prior, ", ") + ", " + via
+	h, on := resp.Header, g.opts.Headers
+	if on.UpstreamLatency {
+		h["X-Kong-Upstream-Latency"] = ex.value(strconv.FormatInt(ex.headersAt.Sub(ex.tryStart).Milliseconds(), 10))
 	}
-	h["Via"] = ex.value(via)
-	if s := h["Server"]; len(s) == 0 || s[0] == "" {
+	if on.ProxyLatency {
+		h["X-Kong-Proxy-Latency"] = ex.value(strconv.FormatInt(ex.tryStart.Sub(ex.started).Milliseconds(), 10))
+	}
+	if on.UpstreamStatus && ex.resp != nil {
+		h["X-Kong-Upstream-Status"] = ex.value(strconv.Itoa(ex.resp.StatusCode))
+	}
+	if on.Via {
+		via := g.via11
+		if prior := h["Via"]; len(prior) > 0 {
+			via = strings.Join(prior, ", ") + ", " + via
+		}
+		h["Via"] = ex.value(via)
+	}
+	if s := h["Server"]; on.Server && (len(s) == 0 || s[0] == "") {
 		h["Server"] = ex.value(g.server)
 	}
+	g.requestIDHeader(ex, h)
 }
 
 // gatewayHeaders adds the headers of a gateway-made response.
 func (g *Gateway) gatewayHeaders(ex *Exchange, h http.Header) {
-	h.Set("X-Kong-Response-Latency", strconv.FormatInt(time.Since(ex.started).Milliseconds(), 10))
-	h.Set("Server", g.server)
-	h.Set("X-Kong-Request-Id", ex.requestID)
+	if g.opts.Headers.ResponseLatency {
+		h.Set("X-Kong-Response-Latency", strconv.FormatInt(time.Since(ex.started).Milliseconds(), 10))
+	}
+	if g.opts.Headers.Server {
+		h.Set("Server", g.server)
+	}
+	g.requestIDHeader(ex, h)
+}
+
+// requestIDHeader adds X-Kong-Request-Id, which every response carries
+// when enabled.
+func (g *Gateway) requestIDHeader(ex *Exchange, h http.Header) {
+	if g.opts.Headers.RequestID {
+		h["X-Kong-Request-Id"] = ex.value(ex.requestID)
+	}
 }
 
 // proxyError maps a failed proxy attempt to its response (gateway.md §8.8):

@@ -155,6 +155,9 @@ type BuildOptions struct {
 	// UpstreamTLS is the node's upstream TLS policy; the zero value
 	// verifies against the system roots.
 	UpstreamTLS UpstreamTLS
+	// UpstreamPool sizes the upstream idle pools; the zero value is 512
+	// connections per address for 60 s.
+	UpstreamPool UpstreamPool
 	// TargetControl checks plugin-chosen targets when they are dialled; nil
 	// checks nothing.
 	TargetControl TargetControl
@@ -201,7 +204,7 @@ func Build(ctx context.Context, e *config.Entities, opts BuildOptions) (*Snapsho
 	}
 	s.router = r
 	s.buildCerts(e, opts.Previous)
-	s.buildTransports(e, opts.UpstreamTLS, opts.TargetControl, opts.Previous)
+	s.buildTransports(e, upstreamEnv{tls: opts.UpstreamTLS, control: opts.TargetControl, pool: opts.UpstreamPool}, opts.Previous)
 	if err := s.compilePlugins(ctx, e, opts); err != nil {
 		return nil, err
 	}

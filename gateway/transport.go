@@ -77,7 +77,8 @@ const defaultTimeoutMS = 60000
 // snapshot's transport for an unchanged key so that idle pools survive swaps
 // (gateway.md §10.3). Transports dropped here close their idle connections
 // through IdleConnTimeout once unused.
-func (s *Snapshot) buildTransports(e *config.Entities, tlsOpts UpstreamTLS, control TargetControl, prev *Snapshot) {
+func (s *Snapshot) buildTransports(e *config.Entities, env upstreamEnv, prev *Snapshot) {
+	tlsOpts, control := env.tls, env.control
 	byKey := map[transportKey]*http.Transport{}
 	get := func(k transportKey) *http.Transport {
 		if t := byKey[k]; t != nil {
@@ -88,7 +89,7 @@ func (s *Snapshot) buildTransports(e *config.Entities, tlsOpts UpstreamTLS, cont
 			t = prev.transportsByKey[k]
 		}
 		if t == nil {
-			t = newTransport(k, tlsOpts, control)
+			t = newTransport(k, env)
 		}
 		byKey[k] = t
 		return t
@@ -115,7 +116,7 @@ func (s *Snapshot) buildTransports(e *config.Entities, tlsOpts UpstreamTLS, cont
 	for k, t := range byKey {
 		s.keysByTransport[t] = k
 	}
-	s.newTransport = func(k transportKey) *http.Transport { return newTransport(k, tlsOpts, control) }
+	s.newTransport = func(k transportKey) *http.Transport { return newTransport(k, env) }
 }
 
 // maxVariantTransports bounds the transports made for per-request
@@ -192,7 +193,8 @@ func defaultService() *config.Service {
 
 // newTransport is an upstream transport (gateway.md §8.5, §8.9): HTTP/1.1,
 // no environment proxies, the key's timeouts applied per connection.
-func newTransport(k transportKey, tlsOpts UpstreamTLS, control TargetControl) *http.Transport {
+func newTransport(k transportKey, env upstreamEnv) *http.Transport {
+	tlsOpts, control := env.tls, env.control
 	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
 	// #nosec G402 -- off only by the Service's tls_verify or upstream_tls_verify = off
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: tlsOpts.RootCAs, InsecureSkipVerify: !k.verify}
@@ -228,7 +230,8 @@ func newTransport(k transportKey, tlsOpts UpstreamTLS, control TargetControl) *h
 	}
 	// Idle connections must close before the read deadline their reader
 	// goroutine is parked on fires, or a request could pick a dying one.
-	idle := min(60*time.Second, k.read/2)
+	pool := env.pool.withDefaults()
+	idle := min(pool.IdleTimeout, k.read/2)
 	return &http.Transport{
 		Proxy: nil,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -257,12 +260,44 @@ func newTransport(k transportKey, tlsOpts UpstreamTLS, control TargetControl) *h
 			}
 			return tc, nil
 		},
-		MaxIdleConnsPerHost:   512,
-		IdleConnTimeout:       idle,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
-		ForceAttemptHTTP2:     false,
+		MaxIdleConnsPerHost:    pool.Size,
+		DisableKeepAlives:      pool.Size < 0,
+		IdleConnTimeout:        idle,
+		MaxResponseHeaderBytes: maxUpstreamHeaderBytes,
+		ExpectContinueTimeout:  time.Second,
+		DisableCompression:     true,
+		ForceAttemptHTTP2:      false,
 	}
+}
+
+// maxUpstreamHeaderBytes caps an upstream response's header (hardening.md
+// §2.3); over it the response is a 502.
+const maxUpstreamHeaderBytes = 64 << 10
+
+// UpstreamPool is the idle-connection pool of every upstream address
+// (upstream_keepalive_pool_size, upstream_keepalive_idle_timeout).
+type UpstreamPool struct {
+	// Size is the idle connections kept per address: 0 means the default
+	// 512, a negative value keeps none.
+	Size        int
+	IdleTimeout time.Duration // 0: 60 s
+}
+
+func (p UpstreamPool) withDefaults() UpstreamPool {
+	if p.Size == 0 {
+		p.Size = 512
+	}
+	if p.IdleTimeout <= 0 {
+		p.IdleTimeout = 60 * time.Second
+	}
+	return p
+}
+
+// upstreamEnv is what every upstream transport of a snapshot is made with.
+type upstreamEnv struct {
+	tls     UpstreamTLS
+	control TargetControl
+	pool    UpstreamPool
 }
 
 // connectError marks a failure before anything was sent upstream (TCP

@@ -212,7 +212,7 @@ func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
 	}
 	gwOpts := gateway.Options{Version: version, Logger: logger, TrustedIPs: st.TrustedIPs,
 		RealIPHeader: st.RealIPHeader, RealIPRecursive: st.RealIPRecursive, AccessLog: st.AccessLog, ErrorFormat: gateway.ParseErrorFormat(st.ErrorDefaultType),
-		MaxInflight: int64(st.MaxInflightRequests), OnSwap: metrics.Swapped}
+		MaxInflight: int64(st.MaxInflightRequests), OnSwap: metrics.Swapped, Headers: gatewayHeaders(st)}
 	for _, l := range st.ProxyListen {
 		if l.SSL {
 			gwOpts.HTTPSPort = l.Port
@@ -222,7 +222,7 @@ func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
 	gw := gateway.New(gwOpts)
 	n = &node{st: st, logger: logger, gw: gw, plugins: plugins, caches: caches, registry: registry, metrics: metrics,
 		build: gateway.BuildOptions{Plugins: plugins, Limits: limits, Logger: logger, UpstreamTLS: upstreamTLS,
-			TargetControl: targetControl(st)}}
+			TargetControl: targetControl(st), UpstreamPool: upstreamPool(st)}}
 	if st.Database != "off" {
 		s, err := openStore(context.Background(), st, logger)
 		if err != nil {
@@ -277,6 +277,25 @@ func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
 	opts.AdminHandler = admin.New(adminOptions(n, st))
 	n.server = gateway.NewServer(gw, opts)
 	return n, nil
+}
+
+// upstreamPool translates upstream_keepalive_pool_size (0: none kept) and
+// upstream_keepalive_idle_timeout.
+func upstreamPool(st *settings.Settings) gateway.UpstreamPool {
+	p := gateway.UpstreamPool{Size: st.UpstreamKeepalivePoolSize, IdleTimeout: st.UpstreamKeepaliveIdleTimeout}
+	if p.Size == 0 {
+		p.Size = -1
+	}
+	return p
+}
+
+// gatewayHeaders translates the headers and headers_upstream settings.
+func gatewayHeaders(st *settings.Settings) *gateway.Headers {
+	h := st.Headers
+	return &gateway.Headers{Server: h.Has(settings.HeaderServer), Via: h.Has(settings.HeaderVia),
+		ProxyLatency: h.Has(settings.HeaderProxyLatency), UpstreamLatency: h.Has(settings.HeaderUpstreamLatency),
+		ResponseLatency: h.Has(settings.HeaderResponseLatency), UpstreamStatus: h.Has(settings.HeaderUpstreamStatus),
+		RequestID: h.Has(settings.HeaderRequestID), UpstreamRequestID: st.HeadersUpstream.Has(settings.HeaderRequestID)}
 }
 
 // metricsHandler serves the registry in the Prometheus text format.
