@@ -277,12 +277,16 @@ func (ex *Exchange) ReadBody() ([]byte, error) {
 		return nil, nil
 	}
 	limit := ex.snap.limits.ClientBodyBufferLimit
+	if ex.req.ContentLength > limit {
+		ex.bodyErr = payloadTooLarge() // refused before reading a byte
+		return nil, ex.bodyErr
+	}
 	b, err := io.ReadAll(io.LimitReader(ex.req.Body, limit+1))
 	switch {
 	case err != nil:
-		ex.bodyErr = &HTTPError{Status: http.StatusBadRequest, Message: "Bad request", Err: err}
+		ex.bodyErr = bodyError(ex.req.Body, err)
 	case int64(len(b)) > limit:
-		ex.bodyErr = &HTTPError{Status: http.StatusRequestEntityTooLarge, Message: "Payload too large"}
+		ex.bodyErr = payloadTooLarge()
 	default:
 		ex.body = b
 	}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -31,9 +32,17 @@ type ServerOptions struct {
 	// Metrics serves GET /metrics on the status listeners (gateway.md
 	// §11.1); nil: no /metrics there.
 	Metrics http.Handler
-	// Timeouts of the proxy listeners (gateway.md §10.1).
+	// Timeouts of every listener (gateway.md §10.1).
 	ReadHeaderTimeout, IdleTimeout time.Duration
-	MaxHeaderBytes                 int
+	// BodyTimeout (client_body_timeout) and SendTimeout
+	// (client_send_timeout) are the longest pause between two body reads
+	// and between two writes; BodyMaxDuration (client_body_max_duration)
+	// caps reading a whole body. Zero values: 60 s, 60 s and 300 s.
+	BodyTimeout, SendTimeout, BodyMaxDuration time.Duration
+	MaxHeaderBytes                            int
+	// HTTP2MaxConcurrentStreams bounds the streams, and so the running
+	// handlers, of one HTTP/2 connection (zero value: 128).
+	HTTP2MaxConcurrentStreams int
 	// DrainDelay and DrainTimeout shape the drain (gateway.md §10.2).
 	DrainDelay, DrainTimeout time.Duration
 	Logger                   *slog.Logger
@@ -64,6 +73,10 @@ func NewServer(g *Gateway, opts ServerOptions) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	opts.BodyTimeout = cmp.Or(opts.BodyTimeout, 60*time.Second)
+	opts.SendTimeout = cmp.Or(opts.SendTimeout, 60*time.Second)
+	opts.BodyMaxDuration = cmp.Or(opts.BodyMaxDuration, 300*time.Second)
+	opts.HTTP2MaxConcurrentStreams = cmp.Or(opts.HTTP2MaxConcurrentStreams, 128)
 	return &Server{g: g, opts: opts}
 }
 
@@ -87,6 +100,7 @@ func (s *Server) Start() error {
 			binds = append(binds, bind{a, s.opts.AdminHandler, false})
 		}
 	}
+	pace := pace{body: s.opts.BodyTimeout, send: s.opts.SendTimeout, bodyMax: s.opts.BodyMaxDuration}
 	for _, b := range binds {
 		ln, err := net.Listen("tcp", b.addr.Address)
 		if err != nil {
@@ -99,9 +113,14 @@ func (s *Server) Start() error {
 			p, _ := strconv.Atoi(port)
 			handler = s.g.Handler(Listener{Port: p, TLS: b.addr.TLS != nil})
 		}
-		srv := &http.Server{Handler: handler, ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		srv := &http.Server{Handler: pace.handler(handler), ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
 			IdleTimeout: s.opts.IdleTimeout, MaxHeaderBytes: s.opts.MaxHeaderBytes,
 			ErrorLog: slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelDebug)}
+		if b.proxy {
+			// Offered only where the TLS config lists h2 (ALPN); never h2c.
+			srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: s.opts.HTTP2MaxConcurrentStreams,
+				MaxReceiveBufferPerStream: 64 << 10, MaxReceiveBufferPerConnection: 1 << 20}
+		}
 		if b.addr.TLS != nil {
 			srv.TLSConfig = b.addr.TLS
 			ln = tls.NewListener(ln, b.addr.TLS)

@@ -22,7 +22,10 @@ type Limits struct {
 	ClientMaxBodySize           int64 // 0: unlimited
 	MaxQueryArgs                int
 	ClientMaxURISize            int
-	ClientMaxHeaderLine         int
+	// ClientMaxHeaderSize caps the request line and headers together;
+	// ClientMaxHeaderLine one header field.
+	ClientMaxHeaderSize int
+	ClientMaxHeaderLine int
 }
 
 // DefaultLimits are the defaults of gateway.md §2.2.
@@ -32,6 +35,7 @@ func DefaultLimits() Limits {
 		UpstreamResponseBufferLimit: 32 << 20,
 		MaxQueryArgs:                1000,
 		ClientMaxURISize:            8 << 10,
+		ClientMaxHeaderSize:         32 << 10,
 		ClientMaxHeaderLine:         8 << 10,
 	}
 }

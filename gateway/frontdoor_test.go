@@ -1,0 +1,457 @@
+package gateway_test
+
+// The front-door cases of the hardening catalogue (hardening.md §3.1)
+// against the real Server: its listeners, timeouts and header limits.
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/datakit-gateway/datakit/gateway"
+)
+
+// leakCheck fails the test if it leaves goroutines behind. Registered first,
+// it runs after every other cleanup.
+func leakCheck(t *testing.T) {
+	t.Helper()
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+}
+
+// node is a gateway run by the real Server on 127.0.0.1:0: a plain and a TLS
+// (h2 and http/1.1 by ALPN) proxy listener, a status and an admin listener.
+type node struct {
+	g                         *gateway.Gateway
+	proxy, tls, status, admin string
+	roots                     *x509.CertPool
+}
+
+func startNode(t *testing.T, doc string, opts gateway.ServerOptions, s setup) *node {
+	t.Helper()
+	g := newGateway(t, doc, s)
+	cert, roots := selfSigned(t)
+	opts.Proxy = []gateway.ListenAddr{{Address: "127.0.0.1:0"}, {Address: "127.0.0.1:0", TLS: &tls.Config{
+		Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}}}
+	opts.Status = []gateway.ListenAddr{{Address: "127.0.0.1:0"}}
+	opts.Admin = []gateway.ListenAddr{{Address: "127.0.0.1:0"}}
+	opts.AdminHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = io.WriteString(w, "admin")
+	})
+	srv := gateway.NewServer(g, opts)
+	if err := srv.Start(); err != nil {
+		t.Fatalf("Start = %v", err)
+	}
+	t.Cleanup(srv.Close)
+	a := srv.Addresses() // in bind order: proxy, status, admin
+	return &node{g: g, proxy: a[0], tls: a[1], status: a[2], admin: a[3], roots: roots}
+}
+
+// selfSigned is a certificate for 127.0.0.1 and a pool trusting it.
+func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, roots
+}
+
+// dialRaw opens a client connection, TLS with the given ALPN protocol when
+// alpn is not empty, closed at the end of the test.
+func (n *node) dialRaw(t *testing.T, addr, alpn string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alpn != "" {
+		tc := tls.Client(c, &tls.Config{RootCAs: n.roots, ServerName: "127.0.0.1", NextProtos: []string{alpn}})
+		_ = tc.SetDeadline(time.Now().Add(5 * time.Second))
+		if err := tc.Handshake(); err != nil {
+			c.Close()
+			t.Fatalf("TLS handshake: %v", err)
+		}
+		_ = tc.SetDeadline(time.Time{})
+		c = tc
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// closedWithin waits up to limit for the peer to close c, and reports when
+// it did (the time since start) or that it did not.
+func closedWithin(c net.Conn, start time.Time, limit time.Duration) (time.Duration, error) {
+	_ = c.SetReadDeadline(start.Add(limit))
+	buf := make([]byte, 4096)
+	for {
+		_, err := c.Read(buf)
+		if err == nil {
+			continue // a response before the close is read past
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return 0, errors.New("still open")
+		}
+		return time.Since(start), nil // EOF or reset: closed
+	}
+}
+
+// closedChan is a channel that never blocks a receiver.
+var closedChan = func() <-chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// trickle writes one byte of head per interval on c until stop closes or a
+// write fails; done closes when it returned.
+func trickle(c net.Conn, head string, interval time.Duration, stop <-chan struct{}) (done <-chan struct{}) {
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			if _, err := c.Write([]byte{head[i%len(head)]}); err != nil {
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return ch
+}
+
+// TestT01SlowlorisHeaders: a head sent one byte at a time is cut at
+// client_header_timeout on every listener, TLS included (hardening.md
+// T01). Margin: the close may come up to 1 s late (the catalogue's ±1 s) and
+// never before the timeout.
+func TestT01SlowlorisHeaders(t *testing.T) {
+	leakCheck(t)
+	const timeout = 2 * time.Second
+	n := startNode(t, `_format_version: "3.0"`, gateway.ServerOptions{ReadHeaderTimeout: timeout}, setup{})
+	for _, c := range []struct{ name, addr, alpn string }{
+		{"proxy", n.proxy, ""},
+		{"proxy TLS", n.tls, "http/1.1"},
+		{"status", n.status, ""},
+		{"admin", n.admin, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			conn := n.dialRaw(t, c.addr, c.alpn)
+			stop := make(chan struct{})
+			done := trickle(conn, "GET / HTTP/1.1\r\nHost: slow.test\r\nX-Slow: "+strings.Repeat("x", 100), 250*time.Millisecond, stop)
+			after, err := closedWithin(conn, start, timeout+10*time.Second)
+			close(stop)
+			<-done
+			if err != nil {
+				t.Fatalf("connection %s %v after the header timeout", err, timeout+10*time.Second)
+			}
+			if after < timeout-50*time.Millisecond || after > timeout+time.Second {
+				t.Errorf("connection closed after %v, want %v (-50 ms, +1 s)", after.Round(time.Millisecond), timeout)
+			}
+		})
+	}
+}
+
+// rawRequest is one request as the raw upstream read it.
+type rawRequest struct {
+	conn     int      // which upstream connection carried it, from 0
+	head     []string // request line and fields, as received
+	body     string
+	complete bool // the body reached the end its framing announced
+}
+
+// framing counts the request's Content-Length and Transfer-Encoding fields.
+func (r rawRequest) framing() int {
+	n := 0
+	for _, l := range r.head[1:] {
+		name, _, _ := strings.Cut(l, ":")
+		if strings.EqualFold(name, "Content-Length") || strings.EqualFold(name, "Transfer-Encoding") {
+			n++
+		}
+	}
+	return n
+}
+
+func (r rawRequest) field(name string) (string, bool) {
+	for _, l := range r.head[1:] {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, name) {
+			return strings.TrimSpace(v), true
+		}
+	}
+	return "", false
+}
+
+// rawUpstream is an HTTP/1.1 upstream that parses requests itself, so that
+// the test sees the bytes the gateway sent: every request head line, each
+// framing field, and when connections close.
+type rawUpstream struct {
+	ln net.Listener
+	// respond answers a complete request (nil: 200 "ok").
+	respond func(c net.Conn, r rawRequest) error
+	// closes receives the time each connection ended.
+	closes chan time.Time
+
+	mu    sync.Mutex
+	reqs  []rawRequest
+	conns []net.Conn
+	wg    sync.WaitGroup
+}
+
+func newRawUpstream(t *testing.T, respond func(c net.Conn, r rawRequest) error) *rawUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &rawUpstream{ln: ln, respond: respond, closes: make(chan time.Time, 64)}
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u.mu.Lock()
+			id := len(u.conns)
+			u.conns = append(u.conns, c)
+			u.mu.Unlock()
+			u.wg.Add(1)
+			go func() {
+				defer u.wg.Done()
+				u.serve(id, c)
+				c.Close()
+				select {
+				case u.closes <- time.Now():
+				default:
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		u.mu.Lock()
+		for _, c := range u.conns {
+			c.Close()
+		}
+		u.mu.Unlock()
+		u.wg.Wait()
+	})
+	return u
+}
+
+func (u *rawUpstream) serve(id int, c net.Conn) {
+	br := bufio.NewReader(c)
+	for {
+		r, err := readRawRequest(br)
+		if len(r.head) == 0 {
+			return
+		}
+		r.conn = id
+		u.mu.Lock()
+		u.reqs = append(u.reqs, r)
+		u.mu.Unlock()
+		if err != nil || !r.complete {
+			return
+		}
+		respond := u.respond
+		if respond == nil {
+			respond = func(c net.Conn, _ rawRequest) error {
+				_, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				return err
+			}
+		}
+		if err := respond(c, r); err != nil {
+			return
+		}
+	}
+}
+
+// readRawRequest reads one request, framed by its own Transfer-Encoding or
+// Content-Length field.
+func readRawRequest(br *bufio.Reader) (rawRequest, error) {
+	var r rawRequest
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return r, err
+		}
+		if line == "\r\n" {
+			break
+		}
+		r.head = append(r.head, strings.TrimRight(line, "\r\n"))
+	}
+	body := io.Reader(strings.NewReader(""))
+	size := int64(-1)
+	if te, ok := r.field("Transfer-Encoding"); ok && strings.EqualFold(te, "chunked") {
+		body = httputil.NewChunkedReader(br)
+	} else if cl, ok := r.field("Content-Length"); ok {
+		size, _ = strconv.ParseInt(cl, 10, 64)
+		body = io.LimitReader(br, size)
+	}
+	b, err := io.ReadAll(body)
+	r.body = string(b)
+	r.complete = err == nil && (size < 0 || int64(len(b)) == size)
+	return r, err
+}
+
+func (u *rawUpstream) addr() string { return u.ln.Addr().String() }
+
+func (u *rawUpstream) requests() []rawRequest {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]rawRequest(nil), u.reqs...)
+}
+
+// connCount is how many connections the upstream accepted.
+func (u *rawUpstream) connCount() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.conns)
+}
+
+// doc is a declarative document with one Service at the upstream and routes
+// (YAML list items indented by six spaces).
+func (u *rawUpstream) doc(service, routes string) string {
+	host, port, _ := net.SplitHostPort(u.addr())
+	return `_format_version: "3.0"
+services:
+  - name: svc
+    host: ` + host + `
+    port: ` + port + `
+` + service + `
+    routes:
+` + routes
+}
+
+// awaitClose waits for one upstream connection to end and reports when.
+func (u *rawUpstream) awaitClose(t *testing.T, limit time.Duration) time.Time {
+	t.Helper()
+	select {
+	case at := <-u.closes:
+		return at
+	case <-time.After(limit):
+		t.Fatalf("no upstream connection closed within %v", limit)
+		return time.Time{}
+	}
+}
+
+// readResponse reads one response from a raw connection within 10 s.
+func readResponse(t *testing.T, br *bufio.Reader, c net.Conn) (*http.Response, string) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("reading response: %v", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading response body: %v", err)
+	}
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+// TestT02SlowBody: a body that pauses longer than client_body_timeout, or
+// takes longer than client_body_max_duration as a whole, ends with 408 and a
+// closed connection, and the upstream connection it was streaming to is
+// released (hardening.md T02, Traefik CVE-2024-28869). Margins: the answer
+// comes no earlier than the limit and at most 1 s after it.
+func TestT02SlowBody(t *testing.T) {
+	leakCheck(t)
+	const pause, whole = time.Second, 3 * time.Second
+	up := newRawUpstream(t, nil)
+	n := startNode(t, up.doc("", "      - {name: r, paths: [/]}\n"),
+		gateway.ServerOptions{BodyTimeout: pause, BodyMaxDuration: whole}, setup{})
+	cases := []struct {
+		name     string
+		head     string
+		body     string        // sent at once after the head
+		trickle  string        // then sent one byte per 100 ms
+		limit    time.Duration // the limit that must end it
+		upstream bool          // the body was streamed to an upstream request
+	}{
+		{"declared body never sent", "GET /absent HTTP/1.1\r\nHost: a.test\r\nContent-Length: 10\r\n\r\n", "", "", pause, true},
+		{"body stops half way", "POST /half HTTP/1.1\r\nHost: a.test\r\nContent-Length: 10\r\n\r\n", "12345", "", pause, true},
+		{"10 B/s past the whole-body limit", "POST /trickle HTTP/1.1\r\nHost: a.test\r\nContent-Length: 100\r\n\r\n", "",
+			strings.Repeat("x", 100), whole, true},
+		{"chunked, stalled", "POST /chunked HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n", "5\r\nhello\r\n", "", pause, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			conn := n.dialRaw(t, n.proxy, "")
+			start := time.Now()
+			if _, err := io.WriteString(conn, c.head+c.body); err != nil {
+				t.Fatal(err)
+			}
+			stop := make(chan struct{})
+			done := closedChan
+			if c.trickle != "" {
+				done = trickle(conn, c.trickle, 100*time.Millisecond, stop)
+			}
+			br := bufio.NewReader(conn)
+			resp, body := readResponse(t, br, conn)
+			after := time.Since(start)
+			close(stop)
+			<-done
+			id := resp.Header.Get("X-Kong-Request-Id")
+			if resp.StatusCode != http.StatusRequestTimeout || body != jsonError("Request timeout", id) || !resp.Close {
+				t.Errorf("got %d %q (close %v), want 408 %q and Connection: close", resp.StatusCode, body, resp.Close, jsonError("Request timeout", id))
+			}
+			if after < c.limit-50*time.Millisecond || after > c.limit+time.Second {
+				t.Errorf("answered after %v, want %v (-50 ms, +1 s)", after.Round(time.Millisecond), c.limit)
+			}
+			if _, err := closedWithin(conn, time.Now(), 5*time.Second); err != nil {
+				t.Errorf("client connection %v after the 408", err)
+			}
+			if c.upstream {
+				closed := up.awaitClose(t, 5*time.Second)
+				if d := closed.Sub(start); d > c.limit+time.Second {
+					t.Errorf("upstream connection released %v after the request began, want within %v", d, c.limit+time.Second)
+				}
+			}
+		})
+	}
+	for _, r := range up.requests() {
+		if r.complete {
+			t.Errorf("upstream received a complete request %q with body %q", r.head[0], r.body)
+		}
+	}
+	if total, inflight := n.g.Stats(); inflight != 0 || total != int64(len(cases)) {
+		t.Errorf("Stats() = %d total, %d in flight; want %d and 0", total, inflight, len(cases))
+	}
+}
