@@ -29,11 +29,17 @@ import (
 )
 
 // leakCheck fails the test if it leaves goroutines behind. Registered first,
-// it runs after every other cleanup.
+// it runs after every other cleanup. Goroutines get up to about 5 s to end:
+// net/http lingers 500 ms on a connection it refused before closing it.
 func leakCheck(t *testing.T) {
 	t.Helper()
 	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	t.Cleanup(func() {
+		for end := time.Now().Add(5 * time.Second); goleak.Find(ignore) != nil && time.Now().Before(end); {
+			time.Sleep(50 * time.Millisecond)
+		}
+		goleak.VerifyNone(t, ignore)
+	})
 }
 
 // node is a gateway run by the real Server on 127.0.0.1:0: a plain and a TLS
@@ -454,4 +460,108 @@ func TestT02SlowBody(t *testing.T) {
 	if total, inflight := n.g.Stats(); inflight != 0 || total != int64(len(cases)) {
 		t.Errorf("Stats() = %d total, %d in flight; want %d and 0", total, inflight, len(cases))
 	}
+	t.Run("client that does not read", func(t *testing.T) {
+		const send = time.Second
+		big := newRawUpstream(t, func(c net.Conn, _ rawRequest) error {
+			if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 33554432\r\n\r\n"); err != nil {
+				return err
+			}
+			chunk := make([]byte, 32<<10)
+			for range 1024 {
+				if _, err := c.Write(chunk); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		n := startNode(t, big.doc("", "      - {name: r, paths: [/]}\n"), gateway.ServerOptions{SendTimeout: send}, setup{})
+		conn := n.dialRaw(t, n.proxy, "")
+		start := time.Now()
+		if _, err := io.WriteString(conn, "GET /big HTTP/1.1\r\nHost: a.test\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		closed := big.awaitClose(t, send+10*time.Second)
+		if d := closed.Sub(start); d < send-50*time.Millisecond || d > send+2*time.Second {
+			t.Errorf("upstream connection released %v after the request, want %v (-50 ms, +2 s)", d.Round(time.Millisecond), send)
+		}
+		if _, err := closedWithin(conn, time.Now(), 10*time.Second); err != nil {
+			t.Errorf("client connection %v after the send timeout", err)
+		}
+		if _, inflight := n.g.Stats(); inflight != 0 {
+			t.Errorf("%d requests still in flight", inflight)
+		}
+	})
+}
+
+// TestT03OversizedHeaders: heads over client_max_header_line,
+// client_max_header_size and client_max_uri_size are refused before
+// routing, and beyond MaxHeaderBytes (twice client_max_header_size) by
+// net/http itself (hardening.md T03); the upstream sees none of them.
+func TestT03OversizedHeaders(t *testing.T) {
+	leakCheck(t)
+	up := newUpstream(t, nil)
+	lim := gateway.DefaultLimits()
+	n := startNode(t, serviceDoc(up, "", "      - {name: r, paths: [/]}\n"),
+		gateway.ServerOptions{MaxHeaderBytes: 2 * lim.ClientMaxHeaderSize}, setup{})
+	fields := func(count, size int) string {
+		var b strings.Builder
+		for i := range count {
+			b.WriteString("X-F" + strconv.Itoa(i) + ": " + strings.Repeat("v", size) + "\r\n")
+		}
+		return b.String()
+	}
+	cases := []struct {
+		name, target, fields string
+		status               int
+		msg                  string // "" for net/http's own answer
+	}{
+		{"one 10 KiB field", "/", fields(1, 10<<10), 400, "Request header or cookie too large"},
+		{"40 KiB of 8 KB fields", "/", fields(5, 8000), 400, "Request header or cookie too large"},
+		{"10 000 small fields", "/", fields(10000, 1), 431, ""},
+		{"9 KiB URI", "/" + strings.Repeat("u", 9<<10), "", 414, "URI too long"},
+		{"100 KB URI", "/" + strings.Repeat("u", 100_000), "", 431, ""},
+		// Just under each limit passes.
+		{"one 8 KiB field", "/", "X-F: " + strings.Repeat("v", 8<<10-5) + "\r\n", 200, ""},
+		{"31 KiB of fields", "/", fields(4, 8000), 200, ""},
+		{"8 KiB URI", "/" + strings.Repeat("u", 8<<10-1), "", 200, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			conn := n.dialRaw(t, n.proxy, "")
+			if _, err := io.WriteString(conn, "GET "+c.target+" HTTP/1.1\r\nHost: a.test\r\n"+c.fields+"\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			resp, body := readResponse(t, bufio.NewReader(conn), conn)
+			switch {
+			case c.msg != "":
+				checkError(t, response{resp, body}, c.status, c.msg)
+			case resp.StatusCode != c.status:
+				t.Errorf("status %d %q, want %d", resp.StatusCode, body, c.status)
+			}
+		})
+	}
+	if got := up.count(); got != 3 {
+		t.Errorf("upstream saw %d requests, want 3 (those under the limits)", got)
+	}
+	t.Run("HTTP/2", func(t *testing.T) {
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: n.roots}, ForceAttemptHTTP2: true}}
+		defer client.CloseIdleConnections()
+		for _, c := range []struct {
+			count, size, status int
+		}{{5, 8000, 400}, {1, 10 << 10, 400}, {4, 7000, 200}} {
+			req, _ := http.NewRequest("GET", "https://"+n.tls+"/", nil)
+			for i := range c.count {
+				req.Header.Set("X-F"+strconv.Itoa(i), strings.Repeat("v", c.size))
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatalf("%d fields of %d bytes: %v", c.count, c.size, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.ProtoMajor != 2 || resp.StatusCode != c.status {
+				t.Errorf("%d fields of %d bytes over %s = %d %q, want %d over HTTP/2", c.count, c.size, resp.Proto, resp.StatusCode, b, c.status)
+			}
+		}
+	})
 }
