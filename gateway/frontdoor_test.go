@@ -5,6 +5,7 @@ package gateway_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -17,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +28,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/datakit-gateway/datakit/gateway"
+	"github.com/datakit-gateway/datakit/gateway/config"
 )
 
 // leakCheck fails the test if it leaves goroutines behind. Registered first,
@@ -323,7 +326,9 @@ func readRawRequest(br *bufio.Reader) (rawRequest, error) {
 	}
 	body := io.Reader(strings.NewReader(""))
 	size := int64(-1)
-	if te, ok := r.field("Transfer-Encoding"); ok && strings.EqualFold(te, "chunked") {
+	te, _ := r.field("Transfer-Encoding")
+	chunked := strings.EqualFold(te, "chunked")
+	if chunked {
 		body = httputil.NewChunkedReader(br)
 	} else if cl, ok := r.field("Content-Length"); ok {
 		size, _ = strconv.ParseInt(cl, 10, 64)
@@ -332,6 +337,18 @@ func readRawRequest(br *bufio.Reader) (rawRequest, error) {
 	b, err := io.ReadAll(body)
 	r.body = string(b)
 	r.complete = err == nil && (size < 0 || int64(len(b)) == size)
+	if chunked && err == nil {
+		// The chunked reader stops before the trailer section.
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return r, err
+			}
+			if line == "\r\n" {
+				break
+			}
+		}
+	}
 	return r, err
 }
 
@@ -564,4 +581,134 @@ func TestT03OversizedHeaders(t *testing.T) {
 			}
 		}
 	})
+}
+
+// bodyBuffer reads the client body in access, as a plugin or graph reading
+// request.body does, and fails with ReadBody's error.
+type bodyBuffer struct{}
+
+func (bodyBuffer) NeedsRequestBody() bool { return true }
+func (bodyBuffer) Access(_ context.Context, ex *gateway.Exchange) error {
+	_, err := ex.ReadBody()
+	return err
+}
+
+// postRaw writes a request head and then size bytes of body, declared with
+// Content-Length or sent in 32 KiB chunks, on a goroutine that ends when
+// the body is sent or the connection fails; done closes then.
+func postRaw(c net.Conn, head string, size int, chunked bool) (done <-chan struct{}) {
+	ch := make(chan struct{})
+	piece := []byte(strings.Repeat("b", 32<<10))
+	go func() {
+		defer close(ch)
+		if chunked {
+			head += "Transfer-Encoding: chunked\r\n\r\n"
+		} else {
+			head += "Content-Length: " + strconv.Itoa(size) + "\r\n\r\n"
+		}
+		if _, err := io.WriteString(c, head); err != nil {
+			return
+		}
+		for sent := 0; sent < size; sent += len(piece) {
+			p := piece[:min(len(piece), size-sent)]
+			if chunked {
+				if _, err := io.WriteString(c, strconv.FormatInt(int64(len(p)), 16)+"\r\n"); err != nil {
+					return
+				}
+			}
+			if _, err := c.Write(p); err != nil {
+				return
+			}
+			if chunked {
+				if _, err := io.WriteString(c, "\r\n"); err != nil {
+					return
+				}
+			}
+		}
+		if chunked {
+			_, _ = io.WriteString(c, "0\r\n\r\n")
+		}
+	}()
+	return ch
+}
+
+// TestT04OversizedBody: a body over client_max_body_size is a 413 with
+// Connection: close — declared, before anything is proxied; chunked, with
+// the upstream request aborted — and one over client_body_buffer_limit read
+// by a plugin is refused holding less than twice the limit (hardening.md
+// T04).
+func TestT04OversizedBody(t *testing.T) {
+	leakCheck(t)
+	const limit = 1 << 20
+	up := newRawUpstream(t, nil)
+	lim := gateway.DefaultLimits()
+	lim.ClientMaxBodySize, lim.ClientBodyBufferLimit = limit, limit
+	buffer := &testPlugin{name: "buffer", priority: 1000, build: func(config.Plugin) gateway.Instance { return bodyBuffer{} }}
+	doc := up.doc("", "      - {name: streamed, paths: [/streamed]}\n      - {name: buffered, paths: [/buffered]}\n") +
+		"plugins:\n  - {name: buffer, route: buffered}\n"
+	n := startNode(t, doc, gateway.ServerOptions{}, setup{plugins: []gateway.Plugin{buffer}, build: gateway.BuildOptions{Limits: lim}})
+	cases := []struct {
+		name    string
+		path    string
+		size    int
+		chunked bool
+		status  int
+		// upstream is what the upstream must have seen of the request:
+		// nothing, an aborted request or the whole body.
+		upstream string
+	}{
+		{"declared 2 MiB", "/streamed", 2 * limit, false, 413, "nothing"},
+		{"chunked 2 MiB", "/streamed", 2 * limit, true, 413, "aborted"},
+		{"declared 1 MiB passes", "/streamed", limit, false, 200, "whole"},
+		{"chunked 1 MiB passes", "/streamed", limit, true, 200, "whole"},
+		{"buffered, declared 2 MiB", "/buffered", 2 * limit, false, 413, "nothing"},
+		{"buffered, chunked 2 MiB", "/buffered", 2 * limit, true, 413, "nothing"},
+		{"buffered, chunked 1 MiB passes", "/buffered", limit, true, 200, "whole"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := len(up.requests())
+			conn := n.dialRaw(t, n.proxy, "")
+			var mem, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&mem)
+			sent := postRaw(conn, "POST "+c.path+" HTTP/1.1\r\nHost: a.test\r\n", c.size, c.chunked)
+			resp, body := readResponse(t, bufio.NewReader(conn), conn)
+			runtime.ReadMemStats(&after)
+			if c.status == 413 {
+				checkError(t, response{resp, body}, 413, "Payload too large")
+				if !resp.Close {
+					t.Errorf("413 without Connection: close")
+				}
+				if _, err := closedWithin(conn, time.Now(), 5*time.Second); err != nil {
+					t.Errorf("client connection %v after the 413", err)
+				}
+			} else if resp.StatusCode != c.status {
+				t.Fatalf("status %d %q, want %d", resp.StatusCode, body, c.status)
+			}
+			<-sent
+			if grown := after.TotalAlloc - mem.TotalAlloc; c.path == "/buffered" && c.status == 413 {
+				t.Logf("allocated %d bytes while refusing the body", grown)
+				if grown >= 2*limit {
+					t.Errorf("refusing the body allocated %d bytes, want under twice the %d-byte buffer limit", grown, limit)
+				}
+			}
+			reqs := up.requests()[before:]
+			switch c.upstream {
+			case "nothing":
+				if len(reqs) != 0 {
+					t.Errorf("upstream received %q", reqs[0].head[0])
+				}
+			case "aborted":
+				up.awaitClose(t, 5*time.Second) // and it has recorded the request
+				if reqs = up.requests()[before:]; len(reqs) != 1 || reqs[0].complete || len(reqs[0].body) > limit {
+					t.Fatalf("upstream received %d requests, want one incomplete", len(reqs))
+				}
+			case "whole":
+				if len(reqs) != 1 || !reqs[0].complete || len(reqs[0].body) != c.size {
+					t.Errorf("upstream received %d requests, want one with the whole %d-byte body", len(reqs), c.size)
+				}
+			}
+		})
+	}
 }
