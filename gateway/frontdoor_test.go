@@ -360,13 +360,6 @@ func (u *rawUpstream) requests() []rawRequest {
 	return append([]rawRequest(nil), u.reqs...)
 }
 
-// connCount is how many connections the upstream accepted.
-func (u *rawUpstream) connCount() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.conns)
-}
-
 // doc is a declarative document with one Service at the upstream and routes
 // (YAML list items indented by six spaces).
 func (u *rawUpstream) doc(service, routes string) string {
@@ -710,5 +703,127 @@ func TestT04OversizedBody(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestT05RequestSmuggling sends ambiguous framings on raw connections
+// (hardening.md T05, §2.2; CVE-2025-22871). The statuses are net/http's or
+// the gateway's; a body error is a 400, never a 502; the upstream gets at
+// most one request per request the gateway parsed, each with at most one
+// framing field; and after an anomaly the client connection closes.
+func TestT05RequestSmuggling(t *testing.T) {
+	leakCheck(t)
+	up := newRawUpstream(t, nil)
+	n := startNode(t, up.doc("", `      - {name: a, hosts: [a.test], paths: [/]}
+      - {name: other, hosts: [other.test], paths: [/], preserve_host: true}
+`), gateway.ServerOptions{}, setup{})
+	const host = "Host: a.test\r\n"
+	cases := []struct {
+		name     string
+		raw      string
+		statuses []int    // the responses, in order
+		closed   bool     // the connection closes after them
+		upstream []string // the request lines the upstream receives
+		// fields the last upstream request must carry ("Name: value") or,
+		// prefixed with "-", must not carry ("-Name").
+		fields []string
+		body   string // the last upstream request's body
+	}{
+		{"CL and TE: chunked wins", "POST /clte HTTP/1.1\r\n" + host + "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+			[]int{200}, false, []string{"POST /clte HTTP/1.1"}, nil, "hello"},
+		{"CL and TE: the rest is a request of its own", "POST /clte HTTP/1.1\r\n" + host + "Content-Length: 30\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" +
+			"GET /second HTTP/1.1\r\n" + host + "\r\n",
+			[]int{200, 200}, false, []string{"POST /clte HTTP/1.1", "GET /second HTTP/1.1"}, nil, ""},
+		{"identical duplicate CL", "POST /dup HTTP/1.1\r\n" + host + "Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+			[]int{200}, false, []string{"POST /dup HTTP/1.1"}, []string{"Content-Length: 5"}, "hello"},
+		{"differing duplicate CL", "POST /dup HTTP/1.1\r\n" + host + "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+			[]int{400}, true, nil, nil, ""},
+		{"CL with a sign", "POST /sign HTTP/1.1\r\n" + host + "Content-Length: +5\r\n\r\nhello", []int{400}, true, nil, nil, ""},
+		{"bare LF in a chunk size", "POST /lf HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n",
+			[]int{400}, true, []string{"POST /lf HTTP/1.1"}, nil, ""},
+		{"TE: identity", "POST /id HTTP/1.1\r\n" + host + "Transfer-Encoding: identity\r\nContent-Length: 5\r\n\r\nhello", []int{501}, true, nil, nil, ""},
+		{"TE: gzip, chunked", "POST /gz HTTP/1.1\r\n" + host + "Transfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", []int{501}, true, nil, nil, ""},
+		{"space in a field name", "GET /sp HTTP/1.1\r\n" + host + "X-Bad Name: 1\r\n\r\n", []int{400}, true, nil, nil, ""},
+		{"space before the colon", "POST /sp HTTP/1.1\r\n" + host + "Content-Length : 5\r\n\r\nhello", []int{400}, true, nil, nil, ""},
+		{"underscore in a field name", "GET /us HTTP/1.1\r\n" + host + "X_User: admin\r\nX-User: real\r\n\r\n",
+			[]int{200}, false, []string{"GET /us HTTP/1.1"}, []string{"-X_User", "X-User: real"}, ""},
+		{"two Host fields", "GET /hh HTTP/1.1\r\n" + host + "Host: other.test\r\n\r\n", []int{400}, true, nil, nil, ""},
+		{"no Host", "GET /nohost HTTP/1.1\r\n\r\n", []int{400}, true, nil, nil, ""},
+		{"absolute-form naming a routed host", "GET http://other.test/abs?q=1 HTTP/1.1\r\n" + host + "\r\n",
+			[]int{200}, false, []string{"GET /abs?q=1 HTTP/1.1"}, []string{"Host: other.test"}, ""},
+		{"absolute-form naming an unknown host", "GET http://evil.test/abs HTTP/1.1\r\n" + host + "\r\n", []int{404}, false, nil, nil, ""},
+		{"obs-fold", "GET /fold HTTP/1.1\r\n" + host + "X-Folded: a\r\n  b\r\n\r\n",
+			[]int{200}, false, []string{"GET /fold HTTP/1.1"}, []string{"X-Folded: a b"}, ""},
+		{"pipelining", "GET /p1 HTTP/1.1\r\n" + host + "\r\nPOST /p2 HTTP/1.1\r\n" + host + "Content-Length: 2\r\n\r\nhiGET /p3 HTTP/1.1\r\n" + host + "\r\n",
+			[]int{200, 200, 200}, false, []string{"GET /p1 HTTP/1.1", "POST /p2 HTTP/1.1", "GET /p3 HTTP/1.1"}, nil, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := len(up.requests())
+			conn := n.dialRaw(t, n.proxy, "")
+			if _, err := io.WriteString(conn, c.raw); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(conn)
+			for i, want := range c.statuses {
+				resp, body := readResponse(t, br, conn)
+				if resp.StatusCode != want {
+					t.Errorf("response %d: %d %q, want %d", i, resp.StatusCode, body, want)
+				}
+				if resp.StatusCode >= 400 && resp.Header.Get("X-Kong-Request-Id") != "" && strings.Contains(body, "127.0.0.1") {
+					t.Errorf("response %d names an internal address: %q", i, body)
+				}
+			}
+			if _, err := closedWithin(conn, time.Now(), 200*time.Millisecond); (err == nil) != c.closed {
+				t.Errorf("connection closed: %v, want %v", err == nil, c.closed)
+			}
+			if c.name == "bare LF in a chunk size" {
+				// The upstream request it began is aborted with its connection.
+				up.awaitClose(t, 5*time.Second)
+			}
+			reqs := up.requests()[before:]
+			var lines []string
+			for _, r := range reqs {
+				lines = append(lines, r.head[0])
+				if r.framing() > 1 {
+					t.Errorf("upstream request %q has %d framing fields: %q", r.head[0], r.framing(), r.head)
+				}
+			}
+			if strings.Join(lines, "|") != strings.Join(c.upstream, "|") {
+				t.Fatalf("upstream received %q, want %q", lines, c.upstream)
+			}
+			if len(reqs) == 0 {
+				return
+			}
+			last := reqs[len(reqs)-1]
+			if c.closed && last.complete {
+				t.Errorf("an anomalous request reached the upstream whole: %q", last.head)
+			}
+			if !c.closed && last.body != c.body {
+				t.Errorf("upstream body %q, want %q", last.body, c.body)
+			}
+			for _, f := range c.fields {
+				name, want, _ := strings.Cut(strings.TrimPrefix(f, "-"), ": ")
+				got, ok := last.field(name)
+				if strings.HasPrefix(f, "-") && ok || !strings.HasPrefix(f, "-") && got != want {
+					t.Errorf("upstream %s = %q (present %v), want %q", name, got, ok, f)
+				}
+			}
+			for _, l := range last.head[1:] {
+				if l == "" || l[0] == ' ' || l[0] == '\t' {
+					t.Errorf("upstream head has a continuation line %q", l)
+				}
+			}
+		})
+	}
+	// An upstream connection that carried an aborted request is never used
+	// again.
+	reqs := up.requests()
+	for i, r := range reqs {
+		for _, later := range reqs[i+1:] {
+			if !r.complete && later.conn == r.conn {
+				t.Errorf("upstream connection %d carried %q after the aborted %q", r.conn, later.head[0], r.head[0])
+			}
+		}
 	}
 }
