@@ -827,3 +827,98 @@ func TestT05RequestSmuggling(t *testing.T) {
 		}
 	}
 }
+
+// credentialSetter stands for a graph that sets credentials upstream and a
+// header on the response.
+type credentialSetter struct{}
+
+func (credentialSetter) Access(_ context.Context, ex *gateway.Exchange) error {
+	h := ex.ServiceRequestHeader()
+	h.Set("Authorization", "Bearer gateway-token")
+	h.Set("X-Api-Key", "gateway-key")
+	return nil
+}
+
+func (credentialSetter) HeaderFilter(_ context.Context, ex *gateway.Exchange) error {
+	ex.ResponseHeader().Set("X-Graph", "set")
+	return nil
+}
+
+// TestT06ConnectionHeaderDeletion: headers a client names in Connection are
+// removed before the gateway and its plugins add theirs, so a client cannot
+// delete those; the same holds for the upstream's Connection on the way
+// back (hardening.md T06; CVE-2021-33197, CVE-2024-45410, CVE-2026-29054).
+func TestT06ConnectionHeaderDeletion(t *testing.T) {
+	leakCheck(t)
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["Connection"] = []string{"X-Kong-Request-Id, Via, Server", "X-Upstream-Secret, x-graph"}
+		h.Set("X-Kong-Request-Id", "upstream-id")
+		h.Set("Via", "1.1 origin")
+		h.Set("X-Upstream-Secret", "s")
+		h.Set("X-Graph", "upstream")
+		h.Set("Keep-Alive", "timeout=5")
+		h.Set("Upgrade", "h2c")
+		h.Set("Server", "origin/1")
+		_, _ = io.WriteString(w, "ok")
+	})
+	setter := &testPlugin{name: "setter", priority: 900, build: func(config.Plugin) gateway.Instance { return credentialSetter{} }}
+	gw := startGateway(t, serviceDoc(up, "", "      - {name: r, paths: [/]}\n")+"plugins:\n  - {name: setter}\n",
+		setup{plugins: []gateway.Plugin{setter}})
+	const client = "Authorization: Basic Y2xpZW50\r\nX-Api-Key: client-key\r\nX-Forwarded-For: 6.6.6.6\r\nX-Real-Ip: 6.6.6.6\r\n"
+	for _, c := range []struct{ name, connection string }{
+		{"lower case", "Connection: close, authorization, x-api-key, x-forwarded-for, x-real-ip\r\n"},
+		{"upper case", "Connection: CLOSE, AUTHORIZATION, X-API-KEY, X-FORWARDED-FOR, X-REAL-IP\r\n"},
+		{"mixed case", "Connection: Close, Authorization, X-Api-Key, X-Forwarded-For, X-Real-Ip\r\n"},
+		{"split, the first empty", "Connection: \r\nConnection: close\r\nConnection: Authorization, X-Api-Key\r\nConnection: x-forwarded-for\r\nConnection: X-REAL-IP\r\n"},
+		{"no Connection", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp := rawExchange(t, gw, "GET /x HTTP/1.1\r\nHost: a.test\r\n"+c.connection+client+"\r\n")
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			got := up.last(t).Header
+			wantXFF := "127.0.0.1" // the client's value was named hop-by-hop
+			if c.connection == "" {
+				wantXFF = "6.6.6.6, 127.0.0.1"
+			}
+			for name, want := range map[string]string{
+				"Authorization": "Bearer gateway-token", "X-Api-Key": "gateway-key",
+				"X-Forwarded-For": wantXFF, "X-Real-Ip": "127.0.0.1", "Connection": "keep-alive",
+			} {
+				if v := strings.Join(got.Values(name), "|"); v != want {
+					t.Errorf("upstream %s = %q, want %q", name, v, want)
+				}
+			}
+			h := resp.Header
+			for name, want := range map[string]string{"Via": "1.1 datakit/test", "Server": "datakit/test", "X-Graph": "set"} {
+				if v := strings.Join(h.Values(name), "|"); v != want {
+					t.Errorf("client %s = %q, want %q", name, v, want)
+				}
+			}
+			if !requestIDs.MatchString(h.Get("X-Kong-Request-Id")) {
+				t.Errorf("client X-Kong-Request-Id = %q", h.Get("X-Kong-Request-Id"))
+			}
+			for _, name := range []string{"X-Upstream-Secret", "Keep-Alive", "Upgrade"} {
+				if v, ok := h[name]; ok {
+					t.Errorf("client got %s %q, want it removed", name, v)
+				}
+			}
+		})
+	}
+	t.Run("Upgrade only on a real upgrade", func(t *testing.T) {
+		for _, head := range []string{
+			"Upgrade: websocket\r\nConnection: keep-alive\r\n",
+			"Upgrade: h2c\r\nConnection: Upgrade\r\n",
+			"Upgrade: websocket\r\n",
+		} {
+			resp := rawExchange(t, gw, "GET /x HTTP/1.1\r\nHost: a.test\r\n"+head+"\r\n")
+			resp.Body.Close()
+			if v, ok := up.last(t).Header["Upgrade"]; ok || resp.StatusCode != 200 {
+				t.Errorf("%q: status %d, upstream Upgrade %q", head, resp.StatusCode, v)
+			}
+		}
+	})
+}
