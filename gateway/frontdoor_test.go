@@ -17,11 +17,13 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -919,6 +921,120 @@ func TestT06ConnectionHeaderDeletion(t *testing.T) {
 			if v, ok := up.last(t).Header["Upgrade"]; ok || resp.StatusCode != 200 {
 				t.Errorf("%q: status %d, upstream Upgrade %q", head, resp.StatusCode, v)
 			}
+		}
+	})
+}
+
+// getRaw sends GET target, verbatim, on a fresh connection.
+func getRaw(t *testing.T, gw *httptest.Server, target string) response {
+	t.Helper()
+	resp := rawExchange(t, gw, "GET "+target+" HTTP/1.1\r\nHost: a.test\r\n\r\n")
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return response{resp, string(b)}
+}
+
+// accessCounter counts the requests that reached the access phase.
+type accessCounter struct{ n *atomic.Int32 }
+
+func (c accessCounter) Access(context.Context, *gateway.Exchange) error {
+	c.n.Add(1)
+	return nil
+}
+
+// TestT08QueryPathSmuggling: the query reaches the upstream byte for byte,
+// whatever Go's parser thinks of it; too many pairs are refused before any
+// plugin; the path is normalised once, and the upstream gets the path the
+// router matched, so an encoded traversal cannot slip past a route's
+// plugins (hardening.md T08; CVE-2022-2880, CVE-2026-39825).
+func TestT08QueryPathSmuggling(t *testing.T) {
+	leakCheck(t)
+	up := newUpstream(t, nil)
+	var accessed atomic.Int32
+	counter := &testPlugin{name: "counter", priority: 2000, build: func(config.Plugin) gateway.Instance { return accessCounter{&accessed} }}
+	doc := serviceDoc(up, "", `      - {name: public, paths: [/public], strip_path: false}
+      - {name: admin, paths: [/admin], strip_path: false}
+      - {name: root, paths: [/], strip_path: false}
+`) + `plugins:
+  - {name: counter}
+  - {name: guard, route: admin, config: {mode: exit}}
+`
+	plugins := append(taggers(map[string]int{"guard": 1000}), counter)
+	gw := startGateway(t, doc, setup{plugins: plugins})
+	pairs := func(n int) string { return strings.TrimSuffix(strings.Repeat("a=1&", n), "&") }
+	cases := []struct {
+		target string
+		want   string // the upstream request-target, or the status
+	}{
+		{"/public/x?a=%x&b=ok", "/public/x?a=%x&b=ok"},
+		{"/public/x?a=1;b=2", "/public/x?a=1;b=2"},
+		{"/public/x?", "/public/x?"},
+		{"/public/x?x=%20&y=a+b&&z", "/public/x?x=%20&y=a+b&&z"},
+		{"/public/x?" + pairs(1000), "/public/x?" + pairs(1000)},
+		{"/public/x?" + pairs(1001), "400"},
+		{"/public/a%2fb?k", "/public/a%2Fb?k"},
+		{"/public/a%23b?c=%23", "/public/a%23b?c=%23"},
+		// A request-target holds no fragment: a "#" would be the end of the
+		// query for some parsers and part of it for others.
+		{"/public/x?c=%23#frag", "400"},
+		{"/public/x#?hidden=1", "400"},
+		{"/public/%7E%7e%41", "/public/~~A"},
+		{"/%7euser/./x/../y?q", "/~user/y?q"},
+		{"/public/..%2fadmin", "/public/..%2Fadmin"},
+		{"/public/%2E%2E%2Fadmin", "/public/..%2Fadmin"},
+		// Each of these is the admin route's path once normalised: its
+		// plugin answers, the upstream never sees them.
+		{"/admin", "418"},
+		{"/public/%2e%2e/admin", "418"},
+		{"/public/%2E%2e/admin?x=1", "418"},
+		{"//admin", "418"},
+		{"/public/./../admin", "418"},
+		{"/public/..//admin/", "418"},
+	}
+	for _, c := range cases {
+		t.Run(c.target[:min(len(c.target), 40)], func(t *testing.T) {
+			before, beforeAccess := up.count(), accessed.Load()
+			resp := getRaw(t, gw, c.target)
+			switch c.want {
+			case "400":
+				checkError(t, resp, 400, "Bad request")
+				if accessed.Load() != beforeAccess {
+					t.Errorf("a plugin ran before the query was refused")
+				}
+			case "418":
+				if resp.StatusCode != 418 || up.count() != before {
+					t.Errorf("status %d, upstream reached: %v; want the admin route's 418", resp.StatusCode, up.count() != before)
+				}
+			default:
+				if resp.StatusCode != 200 {
+					t.Fatalf("status %d %q", resp.StatusCode, resp.body)
+				}
+				if got := up.last(t).URI; got != c.want {
+					t.Errorf("reached upstream as %q, want %q", got, c.want)
+				}
+			}
+		})
+	}
+	// Past Go's own 10 000-pair limit, where net/url stops parsing: refused at
+	// max_query_args, and with the limits raised the upstream still gets
+	// every byte, the pair after the 10 000th included.
+	long := "/public/x?" + pairs(10_001) + "&hidden=1"
+	lim := gateway.DefaultLimits()
+	lim.ClientMaxURISize, lim.ClientMaxHeaderSize = 64<<10, 64<<10
+	raised := lim
+	raised.MaxQueryArgs = 20_000
+	t.Run("10 001 pairs then hidden=1", func(t *testing.T) {
+		gw := startGateway(t, doc, setup{plugins: plugins, build: gateway.BuildOptions{Limits: lim}})
+		checkError(t, send(t, gw, request{target: long}), 400, "Bad request")
+		gw = startGateway(t, doc, setup{plugins: plugins, build: gateway.BuildOptions{Limits: raised}})
+		if resp := send(t, gw, request{target: long}); resp.StatusCode != 200 {
+			t.Fatalf("with max_query_args 20000: status %d %q %v", resp.StatusCode, resp.body, resp.Header)
+		}
+		if got := up.last(t).URI; got != long {
+			t.Errorf("with max_query_args 20000, the upstream got a %d-byte target, want the %d bytes sent", len(got), len(long))
 		}
 	})
 }

@@ -166,6 +166,11 @@ func (g *Gateway) intake(ex *Exchange, r *http.Request) error {
 	if len(r.RequestURI) > lim.ClientMaxURISize {
 		return &HTTPError{Status: http.StatusRequestURITooLong, Message: msgURITooLong}
 	}
+	if strings.IndexByte(r.RequestURI, '#') >= 0 {
+		// A request-target has no fragment (RFC 9112 §3.2); net/http keeps a
+		// "#" in the query, which the upstream may read as its end.
+		return &HTTPError{Status: http.StatusBadRequest, Message: msgBadRequest}
+	}
 	if r.URL.RawQuery != "" && strings.Count(r.URL.RawQuery, "&")+1 > lim.MaxQueryArgs {
 		return &HTTPError{Status: http.StatusBadRequest, Message: msgBadRequest}
 	}

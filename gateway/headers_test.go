@@ -244,21 +244,3 @@ func TestResponseHeaders(t *testing.T) {
 		}
 	}
 }
-
-// TestQueryPassesVerbatim: the query string (an empty "?" included) and
-// percent-encoding reach the upstream byte for byte (gateway.md §7.1).
-func TestQueryPassesVerbatim(t *testing.T) {
-	up := newUpstream(t, nil)
-	gw := startGateway(t, serviceDoc(up, "", "      - {name: r, paths: [/], strip_path: false}\n"), setup{})
-	for target, want := range map[string]string{
-		"/a?":                 "/a?",
-		"/a?x=%20&y=a+b&&z":   "/a?x=%20&y=a+b&&z",
-		"/a%2fb?k":            "/a%2Fb?k",
-		"/%7euser/./x/../y?q": "/~user/y?q",
-	} {
-		send(t, gw, request{target: target})
-		if got := up.last(t).URI; got != want {
-			t.Errorf("GET %s reached upstream as %q, want %q", target, got, want)
-		}
-	}
-}
