@@ -5,6 +5,7 @@ package gateway_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -28,6 +29,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/datakit-gateway/datakit/gateway"
 	"github.com/datakit-gateway/datakit/gateway/config"
@@ -1035,6 +1038,166 @@ func TestT08QueryPathSmuggling(t *testing.T) {
 		}
 		if got := up.last(t).URI; got != long {
 			t.Errorf("with max_query_args 20000, the upstream got a %d-byte target, want the %d bytes sent", len(got), len(long))
+		}
+	})
+}
+
+// holder is an access handler that keeps running until released, whatever
+// happens to its stream: a slow handler. It records how many ran at once.
+type holder struct {
+	entered, running, peak atomic.Int32
+	release                chan struct{}
+}
+
+func (h *holder) Access(_ context.Context, ex *gateway.Exchange) error {
+	h.entered.Add(1)
+	n := h.running.Add(1)
+	for p := h.peak.Load(); n > p && !h.peak.CompareAndSwap(p, n); p = h.peak.Load() {
+	}
+	<-h.release
+	h.running.Add(-1)
+	ex.Exit(http.StatusOK, nil, nil)
+	return nil
+}
+
+// h2conn is a raw HTTP/2 client connection: the test writes frames, a
+// goroutine reads the server's and records what matters.
+type h2conn struct {
+	w   *http2.Framer
+	enc *hpack.Encoder
+	buf bytes.Buffer
+
+	maxStreams atomic.Uint32 // SETTINGS_MAX_CONCURRENT_STREAMS as advertised
+	goAway     atomic.Uint32 // the GOAWAY error code + 1; 0 before any
+	closed     chan struct{} // closed when reading fails: the server hung up
+}
+
+func (n *node) dialH2(t *testing.T) *h2conn {
+	t.Helper()
+	conn := n.dialRaw(t, n.tls, "h2")
+	if p := conn.(*tls.Conn).ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Fatalf("ALPN chose %q, want h2", p)
+	}
+	c := &h2conn{w: http2.NewFramer(conn, nil), closed: make(chan struct{})}
+	c.enc = hpack.NewEncoder(&c.buf)
+	if _, err := io.WriteString(conn, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.w.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	r := http2.NewFramer(nil, conn)
+	go func() {
+		defer close(c.closed)
+		for {
+			f, err := r.ReadFrame()
+			if err != nil {
+				return
+			}
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if v, ok := f.Value(http2.SettingMaxConcurrentStreams); ok {
+					c.maxStreams.Store(v)
+				}
+			case *http2.GoAwayFrame:
+				c.goAway.CompareAndSwap(0, uint32(f.ErrCode)+1)
+			}
+		}
+	}()
+	t.Cleanup(func() { conn.Close(); <-c.closed })
+	return c
+}
+
+// headers opens stream id with a GET of path.
+func (c *h2conn) headers(id uint32, path string, endHeaders bool) error {
+	c.buf.Reset()
+	for _, f := range []hpack.HeaderField{{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: "https"},
+		{Name: ":authority", Value: "127.0.0.1"}, {Name: ":path", Value: path}} {
+		if err := c.enc.WriteField(f); err != nil {
+			return err
+		}
+	}
+	return c.w.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.buf.Bytes(), EndStream: true, EndHeaders: endHeaders})
+}
+
+// ended waits up to limit for a GOAWAY or the connection's end.
+func (c *h2conn) ended(limit time.Duration) bool {
+	deadline := time.After(limit)
+	for c.goAway.Load() == 0 {
+		select {
+		case <-c.closed:
+			return true
+		case <-deadline:
+			return false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return true
+}
+
+// TestT09HTTP2Abuse: the TLS proxy listener advertises
+// http2_max_concurrent_streams, never runs more handlers than that on one
+// connection, and hangs up on a flood of reset streams and on a header
+// block that never ends (hardening.md T09; CVE-2023-44487, CVE-2023-45288).
+func TestT09HTTP2Abuse(t *testing.T) {
+	leakCheck(t)
+	hold := &holder{release: make(chan struct{})}
+	holdPlugin := &testPlugin{name: "hold", priority: 1000, build: func(config.Plugin) gateway.Instance { return hold }}
+	up := newUpstream(t, nil)
+	n := startNode(t, serviceDoc(up, "", "      - {name: r, paths: [/]}\n")+"plugins:\n  - {name: hold}\n",
+		gateway.ServerOptions{MaxHeaderBytes: 64 << 10}, setup{plugins: []gateway.Plugin{holdPlugin}})
+	t.Cleanup(func() { close(hold.release) }) // before the server closes
+
+	t.Run("HEADERS and RST_STREAM loop", func(t *testing.T) {
+		c := n.dialH2(t)
+		sent := 0
+		for ; sent < 5000; sent++ {
+			id := uint32(2*sent + 1)
+			if c.headers(id, "/hold", true) != nil || c.w.WriteRSTStream(id, http2.ErrCodeCancel) != nil || c.goAway.Load() != 0 {
+				break
+			}
+		}
+		if !c.ended(10 * time.Second) {
+			t.Fatalf("after %d reset streams the connection is still open, without GOAWAY", sent)
+		}
+		t.Logf("%d streams opened and reset; peak %d handlers; GOAWAY code %d", sent, hold.peak.Load(), int(c.goAway.Load())-1)
+		if got := c.maxStreams.Load(); got != 128 {
+			t.Errorf("advertised SETTINGS_MAX_CONCURRENT_STREAMS = %d, want 128", got)
+		}
+		if p := hold.peak.Load(); p > 128 || p == 0 {
+			t.Errorf("%d handlers ran at once on one connection, want 1 to 128", p)
+		}
+		if code := c.goAway.Load(); code != 0 && http2.ErrCode(code-1) != http2.ErrCodeEnhanceYourCalm {
+			t.Errorf("GOAWAY %v, want ENHANCE_YOUR_CALM", http2.ErrCode(code-1))
+		}
+	})
+
+	t.Run("endless CONTINUATION", func(t *testing.T) {
+		entered := hold.entered.Load()
+		c := n.dialH2(t)
+		var frag bytes.Buffer
+		if err := hpack.NewEncoder(&frag).WriteField(hpack.HeaderField{Name: "x-flood", Value: strings.Repeat("f", 8<<10)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.headers(1, "/hold", false); err != nil {
+			t.Fatal(err)
+		}
+		sent := 0
+		for end := time.Now().Add(20 * time.Second); sent < 256<<20 && time.Now().Before(end) && c.goAway.Load() == 0; sent += frag.Len() {
+			if c.w.WriteContinuation(1, false, frag.Bytes()) != nil {
+				break
+			}
+		}
+		if !c.ended(10 * time.Second) {
+			t.Fatalf("after %d bytes of CONTINUATION the connection is still open, without GOAWAY", sent)
+		}
+		t.Logf("%d bytes of CONTINUATION sent before the server hung up (GOAWAY code %d)", sent, int(c.goAway.Load())-1)
+		// Loopback buffers hold a few MiB the server never read.
+		if sent > 16<<20 {
+			t.Errorf("the server took %d bytes of one header block, want it cut near MaxHeaderBytes (64 KiB)", sent)
+		}
+		if hold.entered.Load() != entered {
+			t.Errorf("the unfinished request reached a handler")
 		}
 	})
 }
