@@ -446,7 +446,7 @@ func (g *Gateway) log(ex *Exchange) {
 func (g *Gateway) runHandler(ex *Exchange, slot *pluginSlot, f func() error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			ex.Logger().Error("plugin panicked", "plugin", slot.plugin.Name(), "panic", fmt.Sprint(v))
+			ex.Logger().Error("plugin panicked", "plugin", slot.plugin.Name(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			err = &HTTPError{Status: http.StatusInternalServerError, Message: msgUnexpected}
 		}
 	}()
