@@ -10,21 +10,33 @@ import (
 
 // pace holds the client deadlines net/http has no server field for
 // (hardening.md §2.1): the longest pause between two body reads or two
-// writes, and the longest whole body. They are set per operation through
-// http.ResponseController: ReadTimeout and WriteTimeout would cap the whole
-// exchange, upstream latency and streaming included.
+// writes, and the longest whole body. They are set per operation on the
+// connection (what http.ResponseController does): ReadTimeout and
+// WriteTimeout would cap the whole exchange, upstream latency and streaming
+// included.
 type pace struct {
 	body, send, bodyMax time.Duration
+}
+
+// deadliner is the part of net/http's HTTP/1 and HTTP/2 ResponseWriters that
+// sets the connection's (or stream's) deadlines.
+type deadliner interface {
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
 }
 
 // handler applies the pace to every request h serves.
 func (p pace) handler(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := http.NewResponseController(w)
-		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = &pacedBody{ReadCloser: r.Body, rc: rc, pause: p.body, end: time.Now().Add(p.bodyMax)}
+		dl, ok := w.(deadliner)
+		if !ok { // not net/http's own writer: nothing to set deadlines on
+			h.ServeHTTP(w, r)
+			return
 		}
-		h.ServeHTTP(&pacedWriter{ResponseWriter: w, rc: rc, pause: p.send}, r)
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = &pacedBody{ReadCloser: r.Body, dl: dl, pause: p.body, end: time.Now().Add(p.bodyMax)}
+		}
+		h.ServeHTTP(&pacedWriter{ResponseWriter: w, dl: dl, pause: p.send}, r)
 	})
 }
 
@@ -46,7 +58,7 @@ func rearm(last *time.Time, next time.Time, timeout time.Duration) bool {
 // lock.
 type pacedBody struct {
 	io.ReadCloser
-	rc    *http.ResponseController
+	dl    deadliner
 	pause time.Duration
 	end   time.Time
 
@@ -62,7 +74,7 @@ func (b *pacedBody) Read(p []byte) (int, error) {
 	}
 	b.mu.Lock()
 	if rearm(&b.deadline, next, b.pause) {
-		_ = b.rc.SetReadDeadline(next)
+		_ = b.dl.SetReadDeadline(next)
 	}
 	b.reading = true
 	b.mu.Unlock()
@@ -74,7 +86,7 @@ func (b *pacedBody) Read(p []byte) (int, error) {
 			// The body is over: no deadline may hit the connection's next
 			// read (net/http's background read that watches for a hang-up).
 			b.deadline = time.Time{}
-			_ = b.rc.SetReadDeadline(time.Time{})
+			_ = b.dl.SetReadDeadline(time.Time{})
 		}
 		b.mu.Unlock()
 	}
@@ -101,14 +113,14 @@ func bodyExpired(body io.Reader) bool {
 // pacedWriter is a response written under client_send_timeout.
 type pacedWriter struct {
 	http.ResponseWriter
-	rc    *http.ResponseController
+	dl    deadliner
 	pause time.Duration
 	armed time.Time
 }
 
 func (w *pacedWriter) arm() {
 	if next := time.Now().Add(w.pause); rearm(&w.armed, next, w.pause) {
-		_ = w.rc.SetWriteDeadline(next)
+		_ = w.dl.SetWriteDeadline(next)
 	}
 }
 
@@ -121,7 +133,7 @@ func (w *pacedWriter) Write(p []byte) (int, error) {
 // write (http.ResponseController finds it).
 func (w *pacedWriter) FlushError() error {
 	w.arm()
-	return w.rc.Flush()
+	return http.NewResponseController(w.ResponseWriter).Flush()
 }
 
 // Unwrap lets http.ResponseController reach the connection (hijacks).
