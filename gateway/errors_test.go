@@ -228,8 +228,6 @@ plugins:
 	}
 }
 
-const msgNoRoute = "no Route matched with those values"
-
 // TestErrorFormats checks the Accept negotiation and the four templates of
 // gateway.md §8.8.
 func TestErrorFormats(t *testing.T) {

@@ -487,14 +487,52 @@ func TestT02SlowBody(t *testing.T) {
 			}
 		})
 	}
+	t.Run("HTTP/2, declared body never sent", func(t *testing.T) {
+		c := n.dialH2(t)
+		start := time.Now()
+		if err := c.headers(1, "POST", "/h2", false, true, hpack.HeaderField{Name: "content-length", Value: "10"}); err != nil {
+			t.Fatal(err)
+		}
+		status, ok := c.status(1, pause+5*time.Second)
+		after := time.Since(start)
+		if !ok || status != "408" {
+			t.Fatalf("stream answered %q (%v), want 408", status, ok)
+		}
+		if after < pause-50*time.Millisecond || after > pause+time.Second {
+			t.Errorf("answered after %v, want %v (-50 ms, +1 s)", after.Round(time.Millisecond), pause)
+		}
+		up.awaitClose(t, 5*time.Second)
+	})
 	for _, r := range up.requests() {
 		if r.complete {
 			t.Errorf("upstream received a complete request %q with body %q", r.head[0], r.body)
 		}
 	}
-	if total, inflight := n.g.Stats(); inflight != 0 || total != int64(len(cases)) {
-		t.Errorf("Stats() = %d total, %d in flight; want %d and 0", total, inflight, len(cases))
+	if total, inflight := n.g.Stats(); inflight != 0 || total != int64(len(cases))+1 {
+		t.Errorf("Stats() = %d total, %d in flight; want %d and 0", total, inflight, len(cases)+1)
 	}
+	t.Run("buffered by a plugin", func(t *testing.T) {
+		buffer := &testPlugin{name: "buffer", priority: 1000, build: func(config.Plugin) gateway.Instance { return bodyBuffer{} }}
+		n := startNode(t, up.doc("", "      - {name: r, paths: [/]}\n")+"plugins:\n  - {name: buffer}\n",
+			gateway.ServerOptions{BodyTimeout: pause, BodyMaxDuration: whole}, setup{plugins: []gateway.Plugin{buffer}})
+		before := len(up.requests())
+		conn := n.dialRaw(t, n.proxy, "")
+		start := time.Now()
+		if _, err := io.WriteString(conn, "POST /buffered HTTP/1.1\r\nHost: a.test\r\nContent-Length: 10\r\n\r\n12345"); err != nil {
+			t.Fatal(err)
+		}
+		resp, body := readResponse(t, bufio.NewReader(conn), conn)
+		after := time.Since(start)
+		if resp.StatusCode != http.StatusRequestTimeout || !resp.Close {
+			t.Errorf("got %d %q (close %v), want 408 and Connection: close", resp.StatusCode, body, resp.Close)
+		}
+		if after < pause-50*time.Millisecond || after > pause+time.Second {
+			t.Errorf("answered after %v, want %v (-50 ms, +1 s)", after.Round(time.Millisecond), pause)
+		}
+		if got := len(up.requests()) - before; got != 0 {
+			t.Errorf("upstream received %d requests, want none", got)
+		}
+	})
 	t.Run("client that does not read", func(t *testing.T) {
 		const send = time.Second
 		big := newRawUpstream(t, func(c net.Conn, _ rawRequest) error {
@@ -1090,6 +1128,13 @@ type h2conn struct {
 	maxStreams atomic.Uint32 // SETTINGS_MAX_CONCURRENT_STREAMS as advertised
 	goAway     atomic.Uint32 // the GOAWAY error code + 1; 0 before any
 	closed     chan struct{} // closed when reading fails: the server hung up
+	statuses   chan streamStatus
+}
+
+// streamStatus is the :status of a response on a stream.
+type streamStatus struct {
+	id     uint32
+	status string
 }
 
 func (n *node) dialH2(t *testing.T) *h2conn {
@@ -1098,7 +1143,7 @@ func (n *node) dialH2(t *testing.T) *h2conn {
 	if p := conn.(*tls.Conn).ConnectionState().NegotiatedProtocol; p != "h2" {
 		t.Fatalf("ALPN chose %q, want h2", p)
 	}
-	c := &h2conn{w: http2.NewFramer(conn, nil), closed: make(chan struct{})}
+	c := &h2conn{w: http2.NewFramer(conn, nil), closed: make(chan struct{}), statuses: make(chan streamStatus, 16)}
 	c.enc = hpack.NewEncoder(&c.buf)
 	if _, err := io.WriteString(conn, http2.ClientPreface); err != nil {
 		t.Fatal(err)
@@ -1107,6 +1152,7 @@ func (n *node) dialH2(t *testing.T) *h2conn {
 		t.Fatal(err)
 	}
 	r := http2.NewFramer(nil, conn)
+	r.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	go func() {
 		defer close(c.closed)
 		for {
@@ -1121,6 +1167,11 @@ func (n *node) dialH2(t *testing.T) *h2conn {
 				}
 			case *http2.GoAwayFrame:
 				c.goAway.CompareAndSwap(0, uint32(f.ErrCode)+1)
+			case *http2.MetaHeadersFrame:
+				select {
+				case c.statuses <- streamStatus{f.StreamID, f.PseudoValue("status")}:
+				default:
+				}
 			}
 		}
 	}()
@@ -1128,16 +1179,33 @@ func (n *node) dialH2(t *testing.T) *h2conn {
 	return c
 }
 
-// headers opens stream id with a GET of path.
-func (c *h2conn) headers(id uint32, path string, endHeaders bool) error {
+// headers opens stream id with a request for path.
+func (c *h2conn) headers(id uint32, method, path string, endStream, endHeaders bool, extra ...hpack.HeaderField) error {
 	c.buf.Reset()
-	for _, f := range []hpack.HeaderField{{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: "https"},
-		{Name: ":authority", Value: "127.0.0.1"}, {Name: ":path", Value: path}} {
+	for _, f := range append([]hpack.HeaderField{{Name: ":method", Value: method}, {Name: ":scheme", Value: "https"},
+		{Name: ":authority", Value: "127.0.0.1"}, {Name: ":path", Value: path}}, extra...) {
 		if err := c.enc.WriteField(f); err != nil {
 			return err
 		}
 	}
-	return c.w.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.buf.Bytes(), EndStream: true, EndHeaders: endHeaders})
+	return c.w.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.buf.Bytes(), EndStream: endStream, EndHeaders: endHeaders})
+}
+
+// status waits up to limit for the response status of stream id.
+func (c *h2conn) status(id uint32, limit time.Duration) (string, bool) {
+	deadline := time.After(limit)
+	for {
+		select {
+		case s := <-c.statuses:
+			if s.id == id {
+				return s.status, true
+			}
+		case <-c.closed:
+			return "", false
+		case <-deadline:
+			return "", false
+		}
+	}
 }
 
 // ended waits up to limit for a GOAWAY or the connection's end.
@@ -1173,7 +1241,7 @@ func TestT09HTTP2Abuse(t *testing.T) {
 		sent := 0
 		for ; sent < 5000; sent++ {
 			id := uint32(2*sent + 1)
-			if c.headers(id, "/hold", true) != nil || c.w.WriteRSTStream(id, http2.ErrCodeCancel) != nil || c.goAway.Load() != 0 {
+			if c.headers(id, "GET", "/hold", true, true) != nil || c.w.WriteRSTStream(id, http2.ErrCodeCancel) != nil || c.goAway.Load() != 0 {
 				break
 			}
 		}
@@ -1199,7 +1267,7 @@ func TestT09HTTP2Abuse(t *testing.T) {
 		if err := hpack.NewEncoder(&frag).WriteField(hpack.HeaderField{Name: "x-flood", Value: strings.Repeat("f", 8<<10)}); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.headers(1, "/hold", false); err != nil {
+		if err := c.headers(1, "GET", "/hold", true, false); err != nil {
 			t.Fatal(err)
 		}
 		sent := 0
