@@ -30,19 +30,20 @@ func (e *HTTPError) Unwrap() error { return e.Err }
 
 // The §8.8 messages.
 const (
-	msgNoRoute      = "no Route matched with those values"
-	msgNoService    = "no Service found with those values"
-	msgNameFailed   = "name resolution failed"
-	msgNoPeer       = "failure to get a peer from the ring-balancer"
-	msgBadUpstream  = "An invalid response was received from the upstream server"
-	msgTimeout      = "The upstream server is timing out"
-	msgUnexpected   = "An unexpected error occurred"
-	msgBadRequest   = "Bad request"
-	msgNotAllowed   = "Method not allowed"
-	msgUnavailable  = "Service unavailable"
-	msgHeaderTooBig = "Request header or cookie too large"
-	msgURITooLong   = "URI too long"
-	msgTooLarge     = "Payload too large"
+	msgNoRoute        = "no Route matched with those values"
+	msgNoService      = "no Service found with those values"
+	msgNameFailed     = "name resolution failed"
+	msgNoPeer         = "failure to get a peer from the ring-balancer"
+	msgBadUpstream    = "An invalid response was received from the upstream server"
+	msgTimeout        = "The upstream server is timing out"
+	msgUnexpected     = "An unexpected error occurred"
+	msgBadRequest     = "Bad request"
+	msgNotAllowed     = "Method not allowed"
+	msgUnavailable    = "Service unavailable"
+	msgHeaderTooBig   = "Request header or cookie too large"
+	msgURITooLong     = "URI too long"
+	msgTooLarge       = "Payload too large"
+	msgRequestTimeout = "Request timeout"
 )
 
 type errorFormat uint8

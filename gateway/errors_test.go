@@ -1,11 +1,14 @@
 package gateway_test
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/datakit-gateway/datakit/gateway"
@@ -73,18 +76,41 @@ func checkError(t *testing.T, resp response, status int, msg string) {
 	}
 }
 
-// TestErrorResponses checks each situation of gateway.md §8.8's table that a
-// plain configuration can produce.
-func TestErrorResponses(t *testing.T) {
+// syncBuffer collects log output written from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestT10ErrorResponseShape checks each situation of gateway.md §8.8's table
+// that a plain configuration can produce, in JSON, in plain text and for
+// HEAD: the template's message and request id, nothing else — no Go error,
+// stack, internal address or credential, in the body, the headers or the
+// logs (hardening.md T10).
+func TestT10ErrorResponseShape(t *testing.T) {
 	up := newUpstream(t, nil)
 	slow, _ := blockingUpstream(t)
 	slowHost, slowPort := slow.hostPort()
 	dead := closedPort(t)
+	reset, _ := resetter(t)
+	resetHost, resetPort, _ := net.SplitHostPort(reset)
 	doc := `_format_version: "3.0"
 services:
   - name: ok
     url: ` + up.URL + `
-    routes: [{name: ok, paths: [/ok]}]
+    routes: [{name: ok, paths: [/ok]}, {name: panic, paths: [/panic]}]
   - name: refused
     host: 127.0.0.1
     port: ` + dead + `
@@ -93,9 +119,14 @@ services:
   - name: slow
     host: ` + slowHost + `
     port: ` + slowPort + `
-    read_timeout: 50
+    read_timeout: 1
     retries: 0
     routes: [{name: slow, paths: [/slow]}]
+  - name: reset
+    host: ` + resetHost + `
+    port: ` + resetPort + `
+    retries: 0
+    routes: [{name: reset, paths: [/reset]}]
   - name: unresolvable
     host: nonexistent.invalid
     retries: 0
@@ -107,8 +138,13 @@ upstreams:
   - name: empty.pool
 routes:
   - {name: orphan, paths: [/orphan]}
+plugins:
+  - {name: boom, route: panic, config: {mode: panic}}
 `
-	gw := startGateway(t, doc, setup{})
+	var logs syncBuffer
+	gw := startGateway(t, doc, setup{plugins: taggers(map[string]int{"boom": 10}), opts: gateway.Options{
+		AccessLog: true, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}})
+	const canary = "SECRET-5f0c1d2e-8a7b-4c3d-9e1f-0a1b2c3d4e5f"
 	long := "/ok?" + strings.Repeat("a", 8<<10)
 	args := "/ok?" + strings.Repeat("a=1&", 1000) + "b=2"
 	cases := []struct {
@@ -120,16 +156,51 @@ routes:
 		{"GET", "/orphan", 503, "no Service found with those values"},
 		{"GET", "/refused", 502, "An invalid response was received from the upstream server"},
 		{"POST", "/refused", 502, "An invalid response was received from the upstream server"},
+		{"GET", "/reset", 502, "An invalid response was received from the upstream server"},
 		{"GET", "/slow", 504, "The upstream server is timing out"},
 		{"GET", "/dns", 503, "name resolution failed"},
 		{"GET", "/nopeer", 503, "failure to get a peer from the ring-balancer"},
+		{"GET", "/panic", 500, "An unexpected error occurred"},
 		{"TRACE", "/ok", 405, "Method not allowed"},
 		{"GET", long, 414, "URI too long"},
 		{"GET", args, 400, "Bad request"},
 	}
+	// leaks are what no error response may show.
+	leaks := []string{canary, "127.0.0.1", dead, slowPort, resetPort, "nonexistent.invalid", "dial", "tcp", "refused",
+		"reset by peer", "timeout", "goroutine", "panic", "boom", ".go:"}
 	for _, c := range cases {
 		t.Run(c.method+" "+c.target[:min(len(c.target), 12)], func(t *testing.T) {
-			checkError(t, send(t, gw, request{method: c.method, target: c.target}), c.status, c.msg)
+			secret := http.Header{"Authorization": {"Bearer " + canary}}
+			target := c.target
+			if !strings.Contains(target, "?") {
+				target += "?token=" + canary
+			}
+			json := send(t, gw, request{method: c.method, target: target, header: secret})
+			checkError(t, json, c.status, c.msg)
+			plain := send(t, gw, request{method: c.method, target: target, header: http.Header{
+				"Accept": {"text/plain"}, "Authorization": {"Bearer " + canary}}})
+			id := plain.Header.Get("X-Kong-Request-Id")
+			if want := c.msg + "\nrequest_id: " + id + "\n"; plain.StatusCode != c.status || plain.body != want ||
+				plain.Header.Get("Content-Type") != "text/plain; charset=utf-8" {
+				t.Errorf("Accept: text/plain: %d %q (%s), want %d %q", plain.StatusCode, plain.body, plain.Header.Get("Content-Type"), c.status, want)
+			}
+			for _, r := range []response{json, plain} {
+				for name, vals := range r.Header {
+					for _, leak := range leaks {
+						if strings.Contains(name+": "+strings.Join(vals, ","), leak) {
+							t.Errorf("response header %s: %q shows %q", name, vals, leak)
+						}
+					}
+				}
+			}
+			if c.method != http.MethodGet {
+				return
+			}
+			head := send(t, gw, request{method: http.MethodHead, target: target, header: secret})
+			if head.StatusCode != c.status || head.body != "" || head.ContentLength != int64(len(jsonError(c.msg, id))) {
+				t.Errorf("HEAD = %d, body %q, Content-Length %d; want %d, no body, %d",
+					head.StatusCode, head.body, head.ContentLength, c.status, len(jsonError(c.msg, id)))
+			}
 		})
 	}
 	t.Run("1000 query args pass", func(t *testing.T) {
@@ -144,16 +215,18 @@ routes:
 			t.Errorf("CONNECT = %d, want 405", resp.StatusCode)
 		}
 	})
-	t.Run("HEAD has no body", func(t *testing.T) {
-		resp := send(t, gw, request{method: "HEAD", target: "/nothing"})
-		id := resp.Header.Get("X-Kong-Request-Id")
-		if resp.StatusCode != 404 || resp.body != "" || resp.ContentLength != int64(len(jsonError(msgNoRoute, id))) {
-			t.Errorf("HEAD = %d, body %q, Content-Length %d", resp.StatusCode, resp.body, resp.ContentLength)
+	// The causes go to the log, with the request id, and credentials never
+	// do (hardening.md §1.4).
+	out := logs.String()
+	if strings.Contains(out, canary) {
+		t.Errorf("the log shows the credential:\n%s", out)
+	}
+	for _, want := range []string{"connection refused", "plugin panicked", "boom", "runtime/debug.Stack"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log does not show %q", want)
 		}
-	})
+	}
 }
-
-const msgNoRoute = "no Route matched with those values"
 
 // TestErrorFormats checks the Accept negotiation and the four templates of
 // gateway.md §8.8.

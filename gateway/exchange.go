@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -279,16 +280,49 @@ func (ex *Exchange) ReadBody() ([]byte, error) {
 		return nil, nil
 	}
 	limit := ex.snap.limits.ClientBodyBufferLimit
-	b, err := io.ReadAll(io.LimitReader(ex.req.Body, limit+1))
+	if ex.req.ContentLength > limit {
+		ex.bodyErr = payloadTooLarge() // refused before reading a byte
+		return nil, ex.bodyErr
+	}
+	b, err := readLimited(ex.req.Body, ex.req.ContentLength, limit)
 	switch {
+	case errors.Is(err, errOverLimit):
+		ex.bodyErr = payloadTooLarge()
 	case err != nil:
-		ex.bodyErr = &HTTPError{Status: http.StatusBadRequest, Message: "Bad request", Err: err}
-	case int64(len(b)) > limit:
-		ex.bodyErr = &HTTPError{Status: http.StatusRequestEntityTooLarge, Message: "Payload too large"}
+		ex.bodyErr = bodyError(ex.req.Body, err)
 	default:
 		ex.body = b
 	}
 	return ex.body, ex.bodyErr
+}
+
+var errOverLimit = errors.New("body over its limit")
+
+// readLimited reads a body of size bytes (-1: unknown) that may hold no more
+// than limit. A declared size takes one allocation of that size; an unknown
+// one is read in pieces joined at the end, so that a body over the limit is
+// refused having held no more than the limit (hardening.md T04).
+func readLimited(r io.Reader, size, limit int64) ([]byte, error) {
+	if size >= 0 {
+		b := make([]byte, size)
+		_, err := io.ReadFull(r, b)
+		return b, err
+	}
+	var pieces [][]byte
+	var n int64
+	for {
+		p := make([]byte, min(4<<10<<min(len(pieces), 4), limit+1-n)) // 4 KiB doubling up to 64 KiB
+		k, err := io.ReadFull(r, p)
+		pieces, n = append(pieces, p[:k]), n+int64(k)
+		switch {
+		case n > limit:
+			return nil, errOverLimit
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+			return bytes.Join(pieces, nil), nil
+		case err != nil:
+			return nil, err
+		}
+	}
 }
 
 // HasBody reports whether the client sent a body.

@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/datakit-gateway/datakit/gateway/config"
@@ -169,22 +170,34 @@ func (g *Gateway) intake(ex *Exchange, r *http.Request) error {
 	if len(r.RequestURI) > lim.ClientMaxURISize {
 		return &HTTPError{Status: http.StatusRequestURITooLong, Message: msgURITooLong}
 	}
+	if strings.IndexByte(r.RequestURI, '#') >= 0 {
+		// A request-target has no fragment (RFC 9112 §3.2); net/http keeps a
+		// "#" in the query, which the upstream may read as its end.
+		return &HTTPError{Status: http.StatusBadRequest, Message: msgBadRequest}
+	}
 	if r.URL.RawQuery != "" && strings.Count(r.URL.RawQuery, "&")+1 > lim.MaxQueryArgs {
 		return &HTTPError{Status: http.StatusBadRequest, Message: msgBadRequest}
 	}
+	// The head as received: request line, Host, fields, blank line; a
+	// field is "name: value\r\n".
+	head := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4 + len("Host: \r\n") + len(r.Host) + 2
 	for name, vals := range r.Header {
 		for _, v := range vals {
-			if len(name)+len(v)+2 > lim.ClientMaxHeaderLine {
+			line := len(name) + len(v) + 2
+			if line > lim.ClientMaxHeaderLine {
 				return &HTTPError{Status: http.StatusBadRequest, Message: msgHeaderTooBig}
 			}
+			head += line + 2
 		}
 		if strings.IndexByte(name, '_') >= 0 {
 			delete(r.Header, name)
 		}
 	}
+	if head > lim.ClientMaxHeaderSize {
+		return &HTTPError{Status: http.StatusBadRequest, Message: msgHeaderTooBig}
+	}
 	if lim.ClientMaxBodySize > 0 && r.ContentLength > lim.ClientMaxBodySize {
-		return &HTTPError{Status: http.StatusRequestEntityTooLarge, Message: msgTooLarge,
-			Header: http.Header{"Connection": {"close"}}}
+		return payloadTooLarge()
 	}
 	ex.upgrade = isUpgrade(r)
 	removeHopByHop(r.Header, ex.upgrade)
@@ -437,7 +450,7 @@ func (g *Gateway) log(ex *Exchange) {
 func (g *Gateway) runHandler(ex *Exchange, slot *pluginSlot, f func() error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			ex.Logger().Error("plugin panicked", "plugin", slot.plugin.Name(), "panic", fmt.Sprint(v))
+			ex.Logger().Error("plugin panicked", "plugin", slot.plugin.Name(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			err = &HTTPError{Status: http.StatusInternalServerError, Message: msgUnexpected}
 		}
 	}()
@@ -497,7 +510,7 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 			out.Header.Del("Transfer-Encoding")
 		}
 	} else if out.Body != nil && out.Body != http.NoBody {
-		ex.inBody = clientBody{r: out.Body, limit: ex.snap.limits.ClientMaxBodySize, streamed: true}
+		ex.inBody.r, ex.inBody.limit, ex.inBody.streamed = out.Body, ex.snap.limits.ClientMaxBodySize, true
 		out.Body = &ex.inBody
 	}
 	g.forwardedHeaders(ex, out)
@@ -533,22 +546,27 @@ func bodyReader(b []byte) io.ReadCloser {
 // client failure from an upstream one (gateway.md §8.8: never a 502 for the
 // client's fault), enforces client_max_body_size on bodies without
 // Content-Length, and ignores Close so that a try that failed before reading
-// it leaves it whole for the next try.
+// it leaves it whole for the next try. The transport reads it on its own
+// goroutine, which may outlive RoundTrip: the handler asks through state.
 type clientBody struct {
 	r        io.ReadCloser
-	n        int64
 	limit    int64 // 0: unlimited
 	streamed bool
-	err      error
+
+	mu  sync.Mutex
+	n   int64
+	err error
 }
 
 var errBodyTooLarge = errors.New("client body exceeds client_max_body_size")
 
 func (b *clientBody) Read(p []byte) (int, error) {
-	if b.err != nil {
-		return 0, b.err
+	if _, err := b.state(); err != nil {
+		return 0, err
 	}
 	n, err := b.r.Read(p)
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.n += int64(n)
 	if b.limit > 0 && b.n > b.limit {
 		b.err = errBodyTooLarge
@@ -561,6 +579,13 @@ func (b *clientBody) Read(p []byte) (int, error) {
 }
 
 func (b *clientBody) Close() error { return nil }
+
+// state is how many bytes were read so far and the body's failure, if any.
+func (b *clientBody) state() (int64, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.n, b.err
+}
 
 func unescapedPath(p string) string {
 	if u, err := url.PathUnescape(p); err == nil {

@@ -28,6 +28,17 @@ type setup struct {
 // startGateway serves a declarative document through the real handler.
 func startGateway(t testing.TB, doc string, s setup) *httptest.Server {
 	t.Helper()
+	if s.listener.Port == 0 {
+		s.listener.Port = 8000
+	}
+	srv := httptest.NewServer(newGateway(t, doc, s).Handler(s.listener))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// newGateway is a gateway with the snapshot of a declarative document.
+func newGateway(t testing.TB, doc string, s setup) *gateway.Gateway {
+	t.Helper()
 	plugins := gateway.NewPlugins(s.plugins...)
 	ents, err := config.LoadDeclarative([]byte(doc), config.LoadOptions{Plugins: plugins})
 	if err != nil {
@@ -46,12 +57,7 @@ func startGateway(t testing.TB, doc string, s setup) *httptest.Server {
 	}
 	g := gateway.New(s.opts)
 	g.Swap(snap)
-	if s.listener.Port == 0 {
-		s.listener.Port = 8000
-	}
-	srv := httptest.NewServer(g.Handler(s.listener))
-	t.Cleanup(srv.Close)
-	return srv
+	return g
 }
 
 // seen is one request as an upstream received it.

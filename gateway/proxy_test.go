@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/datakit-gateway/datakit/gateway"
 )
@@ -140,33 +141,6 @@ func TestRetries(t *testing.T) {
 	})
 }
 
-// TestStreamedBodyLimit: a body without Content-Length crossing
-// client_max_body_size is a 413, not an upstream error (gateway.md §8.1).
-func TestStreamedBodyLimit(t *testing.T) {
-	up := newUpstream(t, nil)
-	lim := gateway.DefaultLimits()
-	lim.ClientMaxBodySize = 10
-	gw := startGateway(t, serviceDoc(up, "", "      - {name: r, paths: [/]}\n"), setup{build: gateway.BuildOptions{Limits: lim}})
-	resp := send(t, gw, request{method: "POST", target: "/", body: io.MultiReader(strings.NewReader(strings.Repeat("x", 64)))})
-	if resp.StatusCode != 413 {
-		t.Errorf("chunked 64-byte body over a 10-byte limit = %d, want 413", resp.StatusCode)
-	}
-	resp = send(t, gw, request{method: "POST", target: "/declared", body: strings.NewReader(strings.Repeat("x", 64))})
-	if resp.StatusCode != 413 || !resp.Close {
-		t.Errorf("Content-Length over the limit = %d (close %v), want 413 and close", resp.StatusCode, resp.Close)
-	}
-	if resp := send(t, gw, request{method: "POST", target: "/", body: strings.NewReader("small")}); resp.StatusCode != 200 || up.last(t).Body != "small" {
-		t.Errorf("body under the limit = %d", resp.StatusCode)
-	}
-	up.mu.Lock()
-	defer up.mu.Unlock()
-	for _, r := range up.reqs {
-		if r.URI == "/declared" {
-			t.Errorf("a declared oversized body reached the upstream")
-		}
-	}
-}
-
 // TestHTTPSUpstream checks upstream verification (gateway.md §8.9).
 func TestHTTPSUpstream(t *testing.T) {
 	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -236,34 +210,43 @@ func TestWebSocket(t *testing.T) {
 	}))
 	t.Cleanup(up.Close)
 	host, port, _ := net.SplitHostPort(up.Listener.Addr().String())
-	gw := startGateway(t, `_format_version: "3.0"
+	doc := `_format_version: "3.0"
 services:
-  - {name: ws, host: `+host+`, port: `+port+`, routes: [{name: r, paths: [/ws]}]}
-`, setup{})
-	c, err := net.Dial("tcp", gw.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_, _ = io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: gw.test\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != 101 || resp.Header.Get("Sec-Websocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" ||
-		!requestIDs.MatchString(resp.Header.Get("X-Kong-Request-Id")) {
-		t.Fatalf("handshake = %d %v", resp.StatusCode, resp.Header)
-	}
-	if got := seenHeader.Get("Connection"); got != "keep-alive, Upgrade" {
-		t.Errorf("upstream Connection = %q, want %q", got, "keep-alive, Upgrade")
-	}
-	for _, msg := range []string{"hello", "world"} {
-		_, _ = io.WriteString(c, msg)
-		got := make([]byte, 5)
-		if _, err := io.ReadFull(br, got); err != nil || string(got) != strings.ToUpper(msg) {
-			t.Fatalf("echo of %q = %q, %v", msg, got, err)
+  - {name: ws, host: ` + host + `, port: ` + port + `, routes: [{name: r, paths: [/ws]}]}
+`
+	gw := startGateway(t, doc, setup{})
+	// The same through the real Server, whose per-operation deadlines must
+	// leave a hijacked connection alone.
+	n := startNode(t, doc, gateway.ServerOptions{SendTimeout: time.Second, BodyTimeout: time.Second}, setup{})
+	for _, addr := range []string{gw.Listener.Addr().String(), n.proxy} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_, _ = io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: gw.test\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"+
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 101 || resp.Header.Get("Sec-Websocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" ||
+			!requestIDs.MatchString(resp.Header.Get("X-Kong-Request-Id")) {
+			t.Fatalf("%s: handshake = %d %v", addr, resp.StatusCode, resp.Header)
+		}
+		if got := seenHeader.Get("Connection"); got != "keep-alive, Upgrade" {
+			t.Errorf("upstream Connection = %q, want %q", got, "keep-alive, Upgrade")
+		}
+		for i, msg := range []string{"hello", "world"} {
+			if i > 0 && addr == n.proxy {
+				time.Sleep(1500 * time.Millisecond) // a pause past both client deadlines
+			}
+			_, _ = io.WriteString(c, msg)
+			got := make([]byte, 5)
+			if _, err := io.ReadFull(br, got); err != nil || string(got) != strings.ToUpper(msg) {
+				t.Fatalf("%s: echo of %q = %q, %v", addr, msg, got, err)
+			}
 		}
 	}
 	// Any other Upgrade value is dropped: a plain request reaches upstream.

@@ -189,23 +189,47 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 		g.writeError(w, ex, pe.err)
 		return
 	}
-	if ex.req.Context().Err() != nil {
-		return // the client went away: nothing to write
+	_, bodyErr := ex.inBody.state()
+	gone := ex.req.Context().Err() != nil
+	switch {
+	// A client too slow to send its body is still there: net/http cancels
+	// the request's context when the read deadline fires.
+	case bodyExpired(ex.req.Body), bodyErr != nil && !gone:
+		g.writeError(w, ex, bodyError(ex.req.Body, bodyErr))
+	case gone: // the client went away: nothing to write
+	default:
+		g.writeError(w, ex, upstreamError(err))
 	}
-	g.writeError(w, ex, upstreamError(err, ex.inBody.err))
 }
 
-// upstreamError classifies a transport failure (gateway.md §8.8). bodyErr is
-// the client body's own failure, if any: it wins, as the client caused it.
-func upstreamError(err, bodyErr error) *HTTPError {
+// bodyError answers a client body that failed (gateway.md §8.8): 408 when
+// the client was too slow, 413 over client_max_body_size, else 400. The
+// connection closes after it: the rest of the body cannot be told from a
+// next request (hardening.md §1.2).
+func bodyError(body io.Reader, err error) *HTTPError {
+	switch {
+	case bodyExpired(body):
+		return &HTTPError{Status: http.StatusRequestTimeout, Message: msgRequestTimeout, Err: err,
+			Header: http.Header{"Connection": {"close"}}}
+	case errors.Is(err, errBodyTooLarge):
+		return payloadTooLarge()
+	}
+	return &HTTPError{Status: http.StatusBadRequest, Message: msgBadRequest, Err: err,
+		Header: http.Header{"Connection": {"close"}}}
+}
+
+// payloadTooLarge is the 413 of a body over its limit; the connection closes
+// rather than read the rest.
+func payloadTooLarge() *HTTPError {
+	return &HTTPError{Status: http.StatusRequestEntityTooLarge, Message: msgTooLarge,
+		Header: http.Header{"Connection": {"close"}}}
+}
+
+// upstreamError classifies a transport failure (gateway.md §8.8).
+func upstreamError(err error) *HTTPError {
 	var dnsErr *net.DNSError
 	var netErr net.Error
 	switch {
-	case errors.Is(bodyErr, errBodyTooLarge):
-		return &HTTPError{Status: http.StatusRequestEntityTooLarge, Message: msgTooLarge,
-			Header: http.Header{"Connection": {"close"}}}
-	case bodyErr != nil:
-		return &HTTPError{Status: http.StatusBadRequest, Message: msgBadRequest, Err: bodyErr}
 	case errors.As(err, &dnsErr):
 		return &HTTPError{Status: http.StatusServiceUnavailable, Message: msgNameFailed, Err: err}
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout():

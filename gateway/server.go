@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -36,9 +37,17 @@ type ServerOptions struct {
 	// Metrics serves GET /metrics on the status listeners (gateway.md
 	// §11.1); nil: no /metrics there.
 	Metrics http.Handler
-	// Timeouts of the proxy listeners (gateway.md §10.1).
+	// Timeouts of every listener (gateway.md §10.1).
 	ReadHeaderTimeout, IdleTimeout time.Duration
-	MaxHeaderBytes                 int
+	// BodyTimeout (client_body_timeout) and SendTimeout
+	// (client_send_timeout) are the longest pause between two body reads
+	// and between two writes; BodyMaxDuration (client_body_max_duration)
+	// caps reading a whole body. Zero values: 60 s, 60 s and 300 s.
+	BodyTimeout, SendTimeout, BodyMaxDuration time.Duration
+	MaxHeaderBytes                            int
+	// HTTP2MaxConcurrentStreams bounds the streams, and so the running
+	// handlers, of one HTTP/2 connection (zero value: 128).
+	HTTP2MaxConcurrentStreams int
 	// DrainDelay and DrainTimeout shape the drain (gateway.md §10.2).
 	DrainDelay, DrainTimeout time.Duration
 	Logger                   *slog.Logger
@@ -74,6 +83,10 @@ func NewServer(g *Gateway, opts ServerOptions) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	opts.BodyTimeout = cmp.Or(opts.BodyTimeout, 60*time.Second)
+	opts.SendTimeout = cmp.Or(opts.SendTimeout, 60*time.Second)
+	opts.BodyMaxDuration = cmp.Or(opts.BodyMaxDuration, 300*time.Second)
+	opts.HTTP2MaxConcurrentStreams = cmp.Or(opts.HTTP2MaxConcurrentStreams, 128)
 	return &Server{g: g, opts: opts}
 }
 
@@ -122,14 +135,21 @@ func (s *Server) bind(a ListenAddr, handler http.Handler) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", a.Address, err)
 	}
-	if handler == nil {
+	proxy := handler == nil
+	if proxy {
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
 		p, _ := strconv.Atoi(port)
 		handler = s.g.Handler(Listener{Port: p, TLS: a.TLS != nil})
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+	pace := pace{body: s.opts.BodyTimeout, send: s.opts.SendTimeout, bodyMax: s.opts.BodyMaxDuration}
+	srv := &http.Server{Handler: pace.handler(handler), ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
 		IdleTimeout: s.opts.IdleTimeout, MaxHeaderBytes: s.opts.MaxHeaderBytes,
 		ErrorLog: slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelDebug)}
+	if proxy {
+		// Offered only where the TLS config lists h2 (ALPN); never h2c.
+		srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: s.opts.HTTP2MaxConcurrentStreams,
+			MaxReceiveBufferPerStream: 64 << 10, MaxReceiveBufferPerConnection: 1 << 20}
+	}
 	if a.TLS != nil {
 		srv.TLSConfig = a.TLS
 		ln = tls.NewListener(ln, a.TLS)

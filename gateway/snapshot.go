@@ -26,7 +26,10 @@ type Limits struct {
 	ClientMaxBodySize           int64 // 0: unlimited
 	MaxQueryArgs                int
 	ClientMaxURISize            int
-	ClientMaxHeaderLine         int
+	// ClientMaxHeaderSize caps the request line and headers together;
+	// ClientMaxHeaderLine one header field.
+	ClientMaxHeaderSize int
+	ClientMaxHeaderLine int
 }
 
 // DefaultLimits are the defaults of gateway.md §2.2.
@@ -36,6 +39,7 @@ func DefaultLimits() Limits {
 		UpstreamResponseBufferLimit: 32 << 20,
 		MaxQueryArgs:                1000,
 		ClientMaxURISize:            8 << 10,
+		ClientMaxHeaderSize:         32 << 10,
 		ClientMaxHeaderLine:         8 << 10,
 	}
 }

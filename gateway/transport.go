@@ -309,12 +309,9 @@ func (e *connectError) Unwrap() error { return e.err }
 
 // deadlineConn applies write_timeout between writes and read_timeout between
 // reads (gateway.md §8.5). A write also pushes the read deadline, so the wait
-// for response headers is measured from the end of sending.
-//
-// Re-arming a deadline costs a runtime timer update under a lock, three times
-// per proxied request; a deadline that would move by no more than 1/128 of
-// its timeout is left where it is. It may then fire that much early (under
-// 0.8 %: at most 469 ms of the default 60 s).
+// for response headers is measured from the end of sending. Deadlines move
+// lazily (rearm): three re-arms per proxied request would each cost a
+// runtime timer update.
 type deadlineConn struct {
 	net.Conn
 	read, write time.Duration
@@ -324,10 +321,9 @@ type deadlineConn struct {
 }
 
 func (c *deadlineConn) Read(p []byte) (int, error) {
-	now := time.Now()
+	next := time.Now().Add(c.read)
 	c.mu.Lock()
-	if next := now.Add(c.read); next.Sub(c.readBy) > c.read>>7 {
-		c.readBy = next
+	if rearm(&c.readBy, next, c.read) {
 		_ = c.Conn.SetReadDeadline(next)
 	}
 	c.mu.Unlock()
@@ -337,12 +333,10 @@ func (c *deadlineConn) Read(p []byte) (int, error) {
 func (c *deadlineConn) Write(p []byte) (int, error) {
 	now := time.Now()
 	c.mu.Lock()
-	if next := now.Add(c.write); next.Sub(c.writeBy) > c.write>>7 {
-		c.writeBy = next
+	if next := now.Add(c.write); rearm(&c.writeBy, next, c.write) {
 		_ = c.Conn.SetWriteDeadline(next)
 	}
-	if next := now.Add(c.read); next.Sub(c.readBy) > c.read>>7 {
-		c.readBy = next
+	if next := now.Add(c.read); rearm(&c.readBy, next, c.read) {
 		_ = c.Conn.SetReadDeadline(next)
 	}
 	c.mu.Unlock()
@@ -447,12 +441,13 @@ func (ex *Exchange) noteResolution(req *http.Request, err error) {
 
 // retryable tells whether a failed try may be repeated (gateway.md §8.5).
 func (ex *Exchange) retryable(req *http.Request, err error) bool {
-	if req.Context().Err() != nil || ex.inBody.err != nil {
+	sent, bodyErr := ex.inBody.state()
+	if req.Context().Err() != nil || bodyErr != nil {
 		return false // the client is gone or its body failed: not the upstream's fault
 	}
 	var ce *connectError
 	if errors.As(err, &ce) {
-		return ex.inBody.n == 0 // nothing was sent; a streamed body is still whole
+		return sent == 0 // nothing was sent; a streamed body is still whole
 	}
 	switch req.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:

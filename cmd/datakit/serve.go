@@ -204,7 +204,8 @@ func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
 	limits := gateway.Limits{
 		ClientBodyBufferLimit: st.ClientBodyBufferLimit, UpstreamResponseBufferLimit: st.UpstreamResponseBufferLimit,
 		ClientMaxBodySize: st.ClientMaxBodySize, MaxQueryArgs: st.MaxQueryArgs,
-		ClientMaxURISize: int(st.ClientMaxURISize), ClientMaxHeaderLine: int(st.ClientMaxHeaderLine),
+		ClientMaxURISize: int(st.ClientMaxURISize), ClientMaxHeaderSize: int(st.ClientMaxHeaderSize),
+		ClientMaxHeaderLine: int(st.ClientMaxHeaderLine),
 	}
 	upstreamTLS, err := upstreamTLS(st)
 	if err != nil {
@@ -239,8 +240,9 @@ func newNode(st *settings.Settings, logger *slog.Logger) (*node, error) {
 		metrics.SetConfigRevision(snap.Revision())
 	}
 	opts := gateway.ServerOptions{ReadHeaderTimeout: st.ClientHeaderTimeout, IdleTimeout: st.KeepaliveTimeout,
-		MaxHeaderBytes: int(2 * st.ClientMaxHeaderSize), DrainDelay: st.DrainDelay, DrainTimeout: st.DrainTimeout,
-		Logger: logger, Metrics: n.metricsHandler()}
+		BodyTimeout: st.ClientBodyTimeout, SendTimeout: st.ClientSendTimeout, BodyMaxDuration: st.ClientBodyMaxDuration,
+		MaxHeaderBytes: int(2 * st.ClientMaxHeaderSize), HTTP2MaxConcurrentStreams: st.HTTP2MaxConcurrentStreams,
+		DrainDelay: st.DrainDelay, DrainTimeout: st.DrainTimeout, Logger: logger, Metrics: n.metricsHandler()}
 	for _, l := range st.ProxyListen {
 		a := gateway.ListenAddr{Address: l.Address()}
 		if l.SSL {
