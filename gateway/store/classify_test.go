@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // TestClassify feeds the dialects real driver errors: the store's own
@@ -77,4 +80,20 @@ func TestClassify(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestClassifyRefusedLogin: a login the server refuses (a role that may not
+// log in, SQLSTATE 28000) is an outage, though the driver reports it with
+// the server's PgError inside its ConnectError.
+func TestClassifyRefusedLogin(t *testing.T) {
+	_, database := testDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := pgx.Connect(ctx, pgAdminDSN("datakit_no_such_role_"+randomHex(4), database))
+	if err == nil {
+		t.Fatal("connecting as a role that does not exist succeeded")
+	}
+	if got := (&pgDialect{}).classify(err); !errors.Is(got, ErrUnavailable) {
+		t.Errorf("classify(%v) = %v, want ErrUnavailable", err, got)
+	}
 }

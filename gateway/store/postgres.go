@@ -145,6 +145,12 @@ func (*pgDialect) classify(err error) error {
 	if err == nil || errors.Is(err, ErrUnavailable) {
 		return err
 	}
+	// A failed connection attempt is an outage whatever the server's
+	// reason (a refused login carries a PgError too).
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
@@ -161,11 +167,8 @@ func (*pgDialect) classify(err error) error {
 		}
 		return err
 	}
-	var (
-		connErr *pgconn.ConnectError
-		netErr  net.Error
-	)
-	if errors.As(err, &connErr) || errors.As(err, &netErr) || pgconn.Timeout(err) ||
+	var netErr net.Error
+	if errors.As(err, &netErr) || pgconn.Timeout(err) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, driver.ErrBadConn) {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
