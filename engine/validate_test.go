@@ -327,7 +327,7 @@ func TestHostileDocuments(t *testing.T) {
 		{"deep yaml flow", "nodes: " + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + "\n", "syntax error: nesting exceeds 512 levels"},
 		{"deep json", `{"nodes":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`, "syntax error: "},
 		{"huge document", "nodes: [{name: A, type: jq, jq: '" + strings.Repeat("x", 9<<20) + "'}]", "syntax error: document exceeds"},
-		{"huge string", "nodes: [{name: A, type: jq, jq: '" + strings.Repeat("x", 7<<20) + "'}]", `nodes[0] "A" (jq): jq: length must be between 1 and 10240, got 7340032`},
+		{"huge string", "nodes: [{name: A, type: jq, jq: '" + strings.Repeat("x", 1<<20) + "'}]", `nodes[0] "A" (jq): jq: length must be between 1 and 10240, got 1048576`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,21 +14,25 @@ import (
 	"github.com/datakit-gateway/datakit/nodes"
 )
 
-// TestCallsOverlap: three call nodes against a server that takes 50 ms per
-// answer are in flight together. Overlap is proven by the server seeing all
-// three at once, not by timing.
+// TestCallsOverlap: three call nodes are in flight together. Each answer
+// waits (up to 5 s) until the server has seen all three requests, so the
+// peak is 3 only if the calls overlap — a structural proof, not timing.
 func TestCallsOverlap(t *testing.T) {
 	var mu sync.Mutex
 	inflight, peak := 0, 0
+	all := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		inflight++
 		peak = max(peak, inflight)
+		if inflight == 3 {
+			close(all)
+		}
 		mu.Unlock()
-		time.Sleep(50 * time.Millisecond)
-		mu.Lock()
-		inflight--
-		mu.Unlock()
+		select {
+		case <-all:
+		case <-time.After(5 * time.Second):
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"path":"`+r.URL.Path+`"}`)
 	}))
