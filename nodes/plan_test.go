@@ -33,6 +33,9 @@ func TestCallsOverlap(t *testing.T) {
 		case <-all:
 		case <-time.After(5 * time.Second):
 		}
+		mu.Lock()
+		inflight--
+		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"path":"`+r.URL.Path+`"}`)
 	}))
