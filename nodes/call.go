@@ -317,7 +317,7 @@ func newCallTransport(cfg callConfig, deps Deps, mayProxy, dynamic bool) *http.T
 		limit := time.Duration(cfg.timeout) * time.Millisecond
 		dialTimeout, tlsTimeout = min(dialTimeout, limit), min(tlsTimeout, limit)
 	}
-	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, Resolver: deps.CallResolver}
 	dial := dialer.DialContext
 	if control := deps.CallDialControl; control != nil {
 		// The check needs the name dialled (host and *.domain rules), so each

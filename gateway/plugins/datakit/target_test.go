@@ -1,42 +1,19 @@
 package datakit_test
 
 import (
-	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/datakit-gateway/datakit/egress"
-	"github.com/datakit-gateway/datakit/engine"
-	"github.com/datakit-gateway/datakit/gateway"
-	"github.com/datakit-gateway/datakit/gateway/config"
-	"github.com/datakit-gateway/datakit/gateway/plugins/datakit"
-	"github.com/datakit-gateway/datakit/nodes"
 )
 
 // startPolicyGateway is startGateway with a destination policy wired as
 // serve does.
 func startPolicyGateway(t *testing.T, doc string, p *egress.Policy) string {
 	t.Helper()
-	reg := engine.NewRegistry()
-	nodes.Register(reg, nodes.Deps{Version: "test", CallDestination: p.CheckURL, CallDialControl: p.ControlHost})
-	plugins := gateway.NewPlugins(datakit.New(datakit.Options{Registry: reg, NodeID: "node-1",
-		TargetDestination: func(host string, port uint16) error { return p.CheckHost(host, port, true) }}))
-	ents, err := config.LoadDeclarative([]byte(doc), config.LoadOptions{Plugins: plugins})
-	if err != nil {
-		t.Fatalf("LoadDeclarative = %v", err)
-	}
-	snap, err := gateway.Build(context.Background(), ents, gateway.BuildOptions{Plugins: plugins})
-	if err != nil {
-		t.Fatalf("Build = %v", err)
-	}
-	g := gateway.New(gateway.Options{Version: "test"})
-	g.Swap(snap)
-	srv := httptest.NewServer(g.Handler(gateway.Listener{Port: 8000}))
-	t.Cleanup(srv.Close)
-	return srv.URL
+	return serveGateway(t, doc, gatewayOptions{policy: p}).URL
 }
 
 const targetGraph = `
