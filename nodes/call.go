@@ -709,6 +709,36 @@ func (n *callNode) failure(ctx, runCtx context.Context, err error) error {
 	return fmt.Errorf("request failed: %w", err)
 }
 
+// errOverLimit is a call response body longer than the limit.
+var errOverLimit = errors.New("response body over the limit")
+
+// readCapped reads a body of unknown length, failing with errOverLimit past
+// limit bytes. It reads into chunks that are never copied while reading, so
+// a body over the limit costs about the limit in memory, not the
+// reallocations of a growing slice (hardening T19).
+func readCapped(r io.Reader, limit int64) ([]byte, error) {
+	var chunks [][]byte
+	total, size := int64(0), int64(4<<10)
+	for {
+		buf := make([]byte, min(size, limit+1-total))
+		n, err := io.ReadFull(r, buf)
+		chunks = append(chunks, buf[:n])
+		total += int64(n)
+		switch {
+		case total > limit:
+			return nil, errOverLimit
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			if len(chunks) == 1 {
+				return chunks[0], nil
+			}
+			return bytes.Join(chunks, nil), nil
+		case err != nil:
+			return nil, err
+		}
+		size = min(2*size, 1<<20)
+	}
+}
+
 // OfflineError is returned by a Deps.CallTransport that answers for the node
 // itself (an offline run without a mock for it): the node fails with its
 // message as is.
@@ -735,14 +765,14 @@ func (n *callNode) response(ctx, runCtx context.Context, method string, resp *ht
 		data = make([]byte, resp.ContentLength)
 		_, err = io.ReadFull(resp.Body, data)
 	default:
-		data, err = io.ReadAll(io.LimitReader(resp.Body, n.maxBody+1))
+		data, err = readCapped(resp.Body, n.maxBody)
+	}
+	if err == errOverLimit {
+		// Closing before EOF drops the connection instead of pooling it.
+		return nil, fmt.Errorf("response body exceeds limit of %d bytes", n.maxBody)
 	}
 	if err != nil {
 		return nil, n.failure(ctx, runCtx, err)
-	}
-	if int64(len(data)) > n.maxBody {
-		// Closing before EOF drops the connection instead of pooling it.
-		return nil, fmt.Errorf("response body exceeds limit of %d bytes", n.maxBody)
 	}
 	headers := engine.HeaderMap(resp.Header)
 	body, decodeErr := engine.DecodeBody(resp.Header.Get("Content-Type"), data, present)
