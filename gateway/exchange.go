@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/datakit-gateway/datakit/engine"
 	"github.com/datakit-gateway/datakit/gateway/balancer"
 	"github.com/datakit-gateway/datakit/gateway/config"
 	"github.com/datakit-gateway/datakit/gateway/router"
@@ -277,12 +277,17 @@ func (ex *Exchange) ReadBody() ([]byte, error) {
 		return nil, nil
 	}
 	limit := ex.snap.limits.ClientBodyBufferLimit
-	b, err := io.ReadAll(io.LimitReader(ex.req.Body, limit+1))
+	if ex.req.ContentLength > limit {
+		// A declared length over the cap is refused unread (hardening T30).
+		ex.bodyErr = &HTTPError{Status: http.StatusRequestEntityTooLarge, Message: "Payload too large"}
+		return nil, ex.bodyErr
+	}
+	b, err := engine.ReadLimited(ex.req.Body, limit)
 	switch {
+	case err == engine.ErrTooLarge:
+		ex.bodyErr = &HTTPError{Status: http.StatusRequestEntityTooLarge, Message: "Payload too large"}
 	case err != nil:
 		ex.bodyErr = &HTTPError{Status: http.StatusBadRequest, Message: "Bad request", Err: err}
-	case int64(len(b)) > limit:
-		ex.bodyErr = &HTTPError{Status: http.StatusRequestEntityTooLarge, Message: "Payload too large"}
 	default:
 		ex.body = b
 	}

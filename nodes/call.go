@@ -709,36 +709,6 @@ func (n *callNode) failure(ctx, runCtx context.Context, err error) error {
 	return fmt.Errorf("request failed: %w", err)
 }
 
-// errOverLimit is a call response body longer than the limit.
-var errOverLimit = errors.New("response body over the limit")
-
-// readCapped reads a body of unknown length, failing with errOverLimit past
-// limit bytes. It reads into chunks that are never copied while reading, so
-// a body over the limit costs about the limit in memory, not the
-// reallocations of a growing slice (hardening T19).
-func readCapped(r io.Reader, limit int64) ([]byte, error) {
-	var chunks [][]byte
-	total, size := int64(0), int64(4<<10)
-	for {
-		buf := make([]byte, min(size, limit+1-total))
-		n, err := io.ReadFull(r, buf)
-		chunks = append(chunks, buf[:n])
-		total += int64(n)
-		switch {
-		case total > limit:
-			return nil, errOverLimit
-		case err == io.EOF || err == io.ErrUnexpectedEOF:
-			if len(chunks) == 1 {
-				return chunks[0], nil
-			}
-			return bytes.Join(chunks, nil), nil
-		case err != nil:
-			return nil, err
-		}
-		size = min(2*size, 1<<20)
-	}
-}
-
 // OfflineError is returned by a Deps.CallTransport that answers for the node
 // itself (an offline run without a mock for it): the node fails with its
 // message as is.
@@ -765,9 +735,9 @@ func (n *callNode) response(ctx, runCtx context.Context, method string, resp *ht
 		data = make([]byte, resp.ContentLength)
 		_, err = io.ReadFull(resp.Body, data)
 	default:
-		data, err = readCapped(resp.Body, n.maxBody)
+		data, err = engine.ReadLimited(resp.Body, n.maxBody)
 	}
-	if err == errOverLimit {
+	if err == engine.ErrTooLarge {
 		// Closing before EOF drops the connection instead of pooling it.
 		return nil, fmt.Errorf("response body exceeds limit of %d bytes", n.maxBody)
 	}

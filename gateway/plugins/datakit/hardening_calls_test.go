@@ -756,12 +756,17 @@ func TestT20MalformedThirdPartyData(t *testing.T) {
 	}
 }
 
+// registry holds the node types with test settings.
+func registry() *engine.Registry {
+	reg := engine.NewRegistry()
+	nodes.Register(reg, nodes.Deps{Version: "test"})
+	return reg
+}
+
 // loadError is the error of loading doc with the datakit plugin, "" if it
 // loads.
 func loadError(doc string) string {
-	reg := engine.NewRegistry()
-	nodes.Register(reg, nodes.Deps{Version: "test"})
-	plugins := gateway.NewPlugins(datakit.New(datakit.Options{Registry: reg}))
+	plugins := gateway.NewPlugins(datakit.New(datakit.Options{Registry: registry()}))
 	if _, err := config.LoadDeclarative([]byte(doc), config.LoadOptions{Plugins: plugins}); err != nil {
 		return err.Error()
 	}
