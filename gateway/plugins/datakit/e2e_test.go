@@ -63,6 +63,10 @@ func serveGateway(t *testing.T, doc string, o gatewayOptions) *httptest.Server {
 		deps.Version = "test"
 	}
 	deps.Logger = logger
+	if deps.Caches == nil {
+		deps.Caches = nodes.NewCacheStores()
+		t.Cleanup(func() { _ = deps.Caches.Close() })
+	}
 	dk := datakit.Options{Registry: engine.NewRegistry(), NodeID: "node-1", Engine: o.engine, Metrics: o.metrics}
 	build := gateway.BuildOptions{Limits: o.limits, Logger: logger}
 	if p := o.policy; p != nil {
