@@ -283,7 +283,9 @@ func TestT16FanOutPartialFailure(t *testing.T) {
 	// Latency ≈ the fast failure alone: median against the same run's
 	// baseline, with 200 ms of slack for a loaded machine (the hanging call
 	// would take its 60 s timeout).
-	if mb, ml := median(baseline), median(latency); ml > 2*mb+200*time.Millisecond {
+	mb, ml := median(baseline), median(latency)
+	t.Logf("median latency: fan-out %v, the fast failure alone %v", ml, mb)
+	if ml > 2*mb+200*time.Millisecond {
 		t.Errorf("fan-out median %v, the fast failure alone %v", ml, mb)
 	}
 	if got := logs.records("datakit node failed"); len(got) != runs {
