@@ -251,8 +251,9 @@ type tcpProxy struct {
 	mode   atomic.Int32 // proxyForward, proxyBlackHole, proxyDown
 	wg     sync.WaitGroup
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool // the test is over: connections are closed, not tracked
 }
 
 const (
@@ -271,6 +272,9 @@ func newTCPProxy(t *testing.T, target string) *tcpProxy {
 	p.wg.Go(p.accept)
 	t.Cleanup(func() {
 		_ = ln.Close()
+		p.mu.Lock()
+		p.closed = true
+		p.mu.Unlock()
 		p.closeAll()
 		p.wg.Wait()
 	})
@@ -287,10 +291,11 @@ func (p *tcpProxy) set(mode int32) {
 	}
 }
 
+// track records an open connection; false once the test is over.
 func (p *tcpProxy) track(c net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.conns == nil {
+	if p.closed {
 		return false
 	}
 	p.conns[c] = struct{}{}
@@ -456,14 +461,23 @@ func noLeaks(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
 }
 
+// failure is the error and node of a debug failure body.
+type failure struct {
+	Error string
+	Node  struct{ Name string }
+}
+
+func failureOf(t *testing.T, body string) failure {
+	t.Helper()
+	var f failure
+	if err := json.Unmarshal([]byte(body), &f); err != nil {
+		t.Fatalf("failure body %q: %v", body, err)
+	}
+	return f
+}
+
 // errorOf is the error member of a debug failure body.
 func errorOf(t *testing.T, body string) string {
 	t.Helper()
-	var v struct {
-		Error string `json:"error"`
-	}
-	if err := json.Unmarshal([]byte(body), &v); err != nil {
-		t.Fatalf("failure body %q: %v", body, err)
-	}
-	return v.Error
+	return failureOf(t, body).Error
 }

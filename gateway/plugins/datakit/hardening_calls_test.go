@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,21 +33,6 @@ import (
 // This file holds hardening catalogue cases T15–T20 (hardening.md §3.2):
 // what call nodes and the nodes reading their answers do when a third
 // party fails, hangs, lies or floods.
-
-// failure is the error and node of a debug failure body.
-type failure struct {
-	Error string
-	Node  struct{ Name string }
-}
-
-func failureOf(t *testing.T, body string) failure {
-	t.Helper()
-	var f failure
-	if err := json.Unmarshal([]byte(body), &f); err != nil {
-		t.Fatalf("failure body %q: %v", body, err)
-	}
-	return f
-}
 
 // timed sends a GET and returns how long it took.
 func timed(t *testing.T, url string, header http.Header) (*http.Response, string, time.Duration) {
@@ -300,14 +286,8 @@ func TestT16FanOutPartialFailure(t *testing.T) {
 }
 
 func median(ds []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), ds...)
-	for i := range s {
-		for j := i + 1; j < len(s); j++ {
-			if s[j] < s[i] {
-				s[i], s[j] = s[j], s[i]
-			}
-		}
-	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
 	return s[len(s)/2]
 }
 
