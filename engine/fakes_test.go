@@ -18,6 +18,8 @@ import (
 type fakeHooks struct {
 	// call, if set, runs every call node instead of the default behaviour.
 	call func(ctx context.Context, name string, in []any) ([]any, error)
+	// jq runs the jq nodes whose filter is "hook".
+	jq func(ctx context.Context, name string) ([]any, error)
 }
 
 var callInputs = []Field{
@@ -51,7 +53,7 @@ func fakeRegistry(h *fakeHooks) *Registry {
 	}
 	reg := NewRegistry()
 	reg.Register("static", KindFunc(fakeStatic))
-	reg.Register("jq", KindFunc(fakeJQ))
+	reg.Register("jq", KindFunc(func(a *Attrs) *Decl { return fakeJQ(a, h) }))
 	reg.Register("call", KindFunc(func(a *Attrs) *Decl { return fakeCall(a, h) }))
 	reg.Register("exit", KindFunc(fakeExit))
 	reg.Register("property", KindFunc(fakeProperty))
@@ -61,7 +63,7 @@ func fakeRegistry(h *fakeHooks) *Registry {
 	}))
 	// The other real type names, so that `unknown node type` lists all twelve.
 	for _, name := range []string{"cache", "json_to_xml", "jwt_decode", "jwt_sign", "jwt_verify", "xml_to_json"} {
-		reg.Register(name, KindFunc(fakeJQ))
+		reg.Register(name, KindFunc(func(a *Attrs) *Decl { return fakeJQ(a, h) }))
 	}
 	return reg
 }
@@ -87,9 +89,9 @@ func fakeStatic(a *Attrs) *Decl {
 }
 
 // fakeJQ understands a few filters: `.` and `.a.b` paths, a JSON literal,
-// `error: MSG`, `panic`, `count` (calls since build; proves per-run work);
-// anything else is the identity.
-func fakeJQ(a *Attrs) *Decl {
+// `error: MSG`, `panic`, `count` (calls since build; proves per-run work),
+// `hook` (h.jq); anything else is the identity.
+func fakeJQ(a *Attrs, h *fakeHooks) *Decl {
 	a.Required("jq")
 	src := a.String("jq", "", 1, 10240)
 	return &Decl{IO: KeyInput | KeyInputs | KeyOutput, Input: TypeAny, UserInputs: true, Output: TypeAny,
@@ -125,6 +127,8 @@ func fakeJQ(a *Attrs) *Decl {
 					return nil, errors.New("jq: " + strings.TrimPrefix(src, "error: "))
 				case src == "panic":
 					panic("fake jq panicked")
+				case src == "hook":
+					return h.jq(ctx, b.Name)
 				}
 				return []any{dot}, nil
 			}), nil

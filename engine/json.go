@@ -426,7 +426,8 @@ func unquoteJSON(s []byte) string {
 }
 
 // number reads a number as numberValue converts it: int when integral and
-// within 64 bits, else float64.
+// within 64 bits, else float64; an overflowing one is left to the reference
+// decoder's error.
 func (d *jsonDecoder) number() (any, bool) {
 	start := d.i
 	if d.b[d.i] == '-' {
@@ -473,7 +474,7 @@ func (d *jsonDecoder) number() (any, bool) {
 		}
 		return n, true
 	}
-	return numberValue(string(text)), true
+	return numberValue(string(text))
 }
 
 func (d *jsonDecoder) digits() bool {

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -148,6 +149,22 @@ func BenchmarkDecodeJSONReference(b *testing.B) {
 		if _, err := decodeJSONReference(data); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestDecodeJSONOutOfRange: a number beyond float64 is an error, not an
+// infinity that fails later when the value is written (hardening T20).
+func TestDecodeJSONOutOfRange(t *testing.T) {
+	for _, in := range []string{`1e400`, `{"n":-1e400}`, `[1, 2e308]`} {
+		if v, err := DecodeJSON([]byte(in)); err == nil || !strings.HasPrefix(err.Error(), "number ") {
+			t.Errorf("DecodeJSON(%q) = %v, %v; want number … out of range", in, v, err)
+		}
+	}
+	if _, ok := ParseNumber("1e400"); ok {
+		t.Errorf(`ParseNumber("1e400") succeeded`)
+	}
+	if v, err := DecodeJSON([]byte(`[1e-400, 1.7976931348623157e308]`)); err != nil || fmt.Sprint(v) != "[0 1.7976931348623157e+308]" {
+		t.Errorf("DecodeJSON(underflow, max) = %v, %v", v, err)
 	}
 }
 

@@ -215,7 +215,7 @@ func (r *Run) runPart(parent context.Context, phase Phase) {
 					r.settle(id, phase, &next)
 				}
 			default:
-				r.runInline(ctx, id)
+				r.runInline(parent, ctx, id)
 				r.settle(id, phase, &next)
 			}
 			if ready.empty() {
@@ -229,7 +229,7 @@ func (r *Run) runPart(parent context.Context, phase Phase) {
 		case res := <-results:
 			for _, res := range r.arrivals.take(res) {
 				inflight--
-				r.finishAsync(res)
+				r.finishAsync(parent, res)
 				r.settle(res.id, phase, &ready)
 				if !waiting.empty() && inflight < p.opts.MaxInflight {
 					ready.add(waiting.pop())
@@ -283,7 +283,9 @@ func (r *Run) timeOut(parent context.Context, phase Phase) {
 
 func (r *Run) isSink(id int) bool { return id == r.plan.serviceRequest || id == r.plan.response }
 
-func (r *Run) runInline(ctx context.Context, id int) {
+// runInline runs a pure or implicit node under the part's ctx; parent is
+// the request's context (see nodeFailed).
+func (r *Run) runInline(parent, ctx context.Context, id int) {
 	n := r.plan.nodes[id]
 	nr := &r.nodes[id]
 	nr.status = statusRunning
@@ -307,10 +309,23 @@ func (r *Run) runInline(ctx context.Context, id int) {
 	r.current = id
 	outs, err := safeRun(ctx, n.node, &r.env, in, r.env.Logger, n)
 	if err != nil {
-		r.fail(id, err, outs)
+		r.nodeFailed(parent, id, err, outs)
 		return
 	}
 	r.complete(id, outs)
+}
+
+// nodeFailed records a node's error. Once the request itself has ended
+// (the client left), the error is that cancellation as the node saw it:
+// the run is aborted and the node cancelled, never failed, so a client
+// leaving is not logged or counted as a node failure.
+func (r *Run) nodeFailed(parent context.Context, id int, err error, outs []any) {
+	if perr := parent.Err(); perr != nil {
+		r.abort = perr
+		r.cancelNode(id)
+		return
+	}
+	r.fail(id, err, outs)
 }
 
 func safeRun(ctx context.Context, node Node, env *Env, in []any, logger *slog.Logger, n *pnode) (outs []any, err error) {
@@ -345,14 +360,14 @@ func (r *Run) dispatch(ctx context.Context, id int, results chan<- asyncResult) 
 	return true
 }
 
-func (r *Run) finishAsync(res asyncResult) {
+func (r *Run) finishAsync(parent context.Context, res asyncResult) {
 	nr := &r.nodes[res.id]
 	if nr.status != statusRunning {
 		return // already failed by the plan timeout
 	}
 	r.trace.resume(res.id, nr.startedAt)
 	if res.err != nil {
-		r.fail(res.id, res.err, res.outs)
+		r.nodeFailed(parent, res.id, res.err, res.outs)
 		return
 	}
 	r.complete(res.id, res.outs)

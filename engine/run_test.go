@@ -543,6 +543,32 @@ func TestRunClientCancel(t *testing.T) {
 	goleak.VerifyNone(t)
 }
 
+// TestRunClientCancelInline: a pure node that returns the cancellation it
+// saw when the client left (jq does) aborts the run; it is no node failure.
+func TestRunClientCancelInline(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := &fakeHooks{jq: func(jctx context.Context, name string) ([]any, error) {
+		cancel() // the client leaves while the node runs
+		<-jctx.Done()
+		return nil, jctx.Err()
+	}}
+	p := mustCompile(t, h, `nodes:
+  - {name: A, type: call, url: "http://x"}
+  - {name: SPIN, type: jq, jq: hook, input: A}
+  - {name: AFTER, type: jq, jq: ., input: SPIN}
+`, Options{})
+	r := p.NewRun(newFakeEx(), RunOptions{Trace: true})
+	out := r.Access(ctx)
+	if !errors.Is(out.Abort, context.Canceled) || out.Err != nil {
+		t.Fatalf("Access() = abort %v, err %v; want context.Canceled and no node error", out.Abort, out.Err)
+	}
+	want := map[string]string{"A": "NODE_COMPLETE", "SPIN": "NODE_CANCELED", "AFTER": "NODE_CANCELED"}
+	if got := statuses(r.Trace()); !reflect.DeepEqual(got, want) {
+		t.Errorf("statuses = %v, want %v", got, want)
+	}
+}
+
 // TestRunParallel proves that async nodes overlap without timing assertions:
 // each waits until all three have started (a barrier a serial scheduler could
 // never pass), and every node starts before any of them ends.

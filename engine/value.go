@@ -97,7 +97,11 @@ func normalizeNumbers(v any, depth int) (any, error) {
 	}
 	switch x := v.(type) {
 	case json.Number:
-		return numberValue(string(x)), nil
+		n, ok := numberValue(string(x))
+		if !ok {
+			return nil, fmt.Errorf("number %s out of range", x)
+		}
+		return n, nil
 	case []any:
 		for i, e := range x {
 			n, err := normalizeNumbers(e, depth+1)
@@ -119,15 +123,17 @@ func normalizeNumbers(v any, depth int) (any, error) {
 }
 
 // numberValue converts JSON number text: int when integral and within 64
-// bits, else float64.
-func numberValue(s string) any {
+// bits, else float64; false when it overflows float64.
+func numberValue(s string) (any, bool) {
 	if !strings.ContainsAny(s, ".eE") {
 		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return int(n)
+			return int(n), true
 		}
 	}
+	// A number beyond float64 (1e400) has no value: encoding it again would
+	// fail far from where it came in.
 	f, _ := strconv.ParseFloat(s, 64)
-	return f
+	return f, !math.IsInf(f, 0)
 }
 
 // ParseNumber parses a whole string as a JSON number (spec §6.4).
@@ -139,7 +145,7 @@ func ParseNumber(s string) (any, bool) {
 	if s == "" || !(s[0] == '-' || (s[0] >= '0' && s[0] <= '9')) {
 		return nil, false
 	}
-	return numberValue(s), true
+	return numberValue(s)
 }
 
 // FormatNumber writes a number as its JSON text.

@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/textproto"
 	"slices"
 	"strconv"
@@ -432,4 +434,34 @@ func EncodeBody(v any) (b []byte, jsonEncoded bool, err error) {
 		return nil, false, err
 	}
 	return b, true, nil
+}
+
+// ErrTooLarge is a body longer than the limit given to ReadLimited.
+var ErrTooLarge = errors.New("body exceeds the limit")
+
+// ReadLimited reads a whole body of at most limit bytes, failing with
+// ErrTooLarge past it. It reads into chunks that are never copied while
+// reading, so a body over the limit costs about the limit in memory, not
+// the reallocations of a growing slice (hardening T19, T30).
+func ReadLimited(r io.Reader, limit int64) ([]byte, error) {
+	var chunks [][]byte
+	total, size := int64(0), int64(4<<10)
+	for {
+		buf := make([]byte, min(size, limit+1-total))
+		n, err := io.ReadFull(r, buf)
+		chunks = append(chunks, buf[:n])
+		total += int64(n)
+		switch {
+		case total > limit:
+			return nil, ErrTooLarge
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			if len(chunks) == 1 {
+				return chunks[0], nil
+			}
+			return bytes.Join(chunks, nil), nil
+		case err != nil:
+			return nil, err
+		}
+		size = min(2*size, 1<<20)
+	}
 }

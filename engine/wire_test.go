@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"errors"
+	"io"
 	"math"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -409,3 +412,48 @@ func BenchmarkDecodeQuery(b *testing.B) {
 		DecodeQuery(raw)
 	}
 }
+
+func TestReadLimited(t *testing.T) {
+	for _, tc := range []struct {
+		size, limit int64
+		wantErr     error
+	}{
+		{0, 10, nil},
+		{10, 10, nil},
+		{11, 10, ErrTooLarge},
+		{5 << 20, 5 << 20, nil},
+		{5<<20 + 1, 5 << 20, ErrTooLarge},
+	} {
+		b, err := ReadLimited(io.LimitReader(zeros{}, tc.size), tc.limit)
+		if err != tc.wantErr || err == nil && int64(len(b)) != tc.size {
+			t.Errorf("ReadLimited(%d bytes, limit %d) = %d bytes, %v; want %v", tc.size, tc.limit, len(b), err, tc.wantErr)
+		}
+	}
+	boom := errors.New("boom")
+	if _, err := ReadLimited(io.MultiReader(io.LimitReader(zeros{}, 100), errReader{boom}), 1000); err != boom {
+		t.Errorf("ReadLimited(failing reader) = %v, want %v", err, boom)
+	}
+}
+
+// TestReadLimitedMemory: an endless body costs the limit, not the copies of
+// a growing slice (io.ReadAll allocates about twice the limit).
+func TestReadLimitedMemory(t *testing.T) {
+	const limit = 8 << 20
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := ReadLimited(zeros{}, limit); err != ErrTooLarge {
+		t.Fatalf("ReadLimited(endless) = %v", err)
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > limit+1<<20 {
+		t.Errorf("reading an endless body allocated %d KiB, want at most %d KiB", got>>10, (limit+1<<20)>>10)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/datakit-gateway/datakit/engine"
 	"github.com/datakit-gateway/datakit/gateway/balancer"
 	"github.com/datakit-gateway/datakit/gateway/config"
 	"github.com/datakit-gateway/datakit/gateway/router"
@@ -284,9 +284,9 @@ func (ex *Exchange) ReadBody() ([]byte, error) {
 		ex.bodyErr = payloadTooLarge() // refused before reading a byte
 		return nil, ex.bodyErr
 	}
-	b, err := readLimited(ex.req.Body, ex.req.ContentLength, limit)
+	b, err := readBody(ex.req.Body, ex.req.ContentLength, limit)
 	switch {
-	case errors.Is(err, errOverLimit):
+	case errors.Is(err, engine.ErrTooLarge):
 		ex.bodyErr = payloadTooLarge()
 	case err != nil:
 		ex.bodyErr = bodyError(ex.req.Body, err)
@@ -296,33 +296,17 @@ func (ex *Exchange) ReadBody() ([]byte, error) {
 	return ex.body, ex.bodyErr
 }
 
-var errOverLimit = errors.New("body over its limit")
-
-// readLimited reads a body of size bytes (-1: unknown) that may hold no more
-// than limit. A declared size takes one allocation of that size; an unknown
-// one is read in pieces joined at the end, so that a body over the limit is
-// refused having held no more than the limit (hardening.md T04).
-func readLimited(r io.Reader, size, limit int64) ([]byte, error) {
-	if size >= 0 {
-		b := make([]byte, size)
-		_, err := io.ReadFull(r, b)
-		return b, err
+// readBody reads a body of size bytes (-1: unknown) that may hold no more
+// than limit: a declared size in one allocation of that size, an unknown one
+// in pieces, so that a body over the limit is refused having held no more
+// than the limit (hardening.md T04, T30).
+func readBody(r io.Reader, size, limit int64) ([]byte, error) {
+	if size < 0 {
+		return engine.ReadLimited(r, limit)
 	}
-	var pieces [][]byte
-	var n int64
-	for {
-		p := make([]byte, min(4<<10<<min(len(pieces), 4), limit+1-n)) // 4 KiB doubling up to 64 KiB
-		k, err := io.ReadFull(r, p)
-		pieces, n = append(pieces, p[:k]), n+int64(k)
-		switch {
-		case n > limit:
-			return nil, errOverLimit
-		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-			return bytes.Join(pieces, nil), nil
-		case err != nil:
-			return nil, err
-		}
-	}
+	b := make([]byte, size)
+	_, err := io.ReadFull(r, b)
+	return b, err
 }
 
 // HasBody reports whether the client sent a body.

@@ -241,6 +241,9 @@ func upstreamError(err error) *HTTPError {
 // writeError answers a gateway error in the negotiated format.
 func (g *Gateway) writeError(w http.ResponseWriter, ex *Exchange, err error) {
 	ex.source = "error"
+	if ex.ctx.Err() != nil {
+		return // the client went away: nothing is written, the access log says 499
+	}
 	var re ResponseError
 	if errors.As(err, &re) {
 		status, header, body := re.Response()

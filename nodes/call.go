@@ -319,7 +319,7 @@ func newCallTransport(cfg callConfig, deps Deps, mayProxy, dynamic bool) *http.T
 		limit := time.Duration(cfg.timeout) * time.Millisecond
 		dialTimeout, tlsTimeout = min(dialTimeout, limit), min(tlsTimeout, limit)
 	}
-	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, Resolver: deps.CallResolver}
 	dial := dialer.DialContext
 	if control := deps.CallDialControl; control != nil {
 		// The check needs the name dialled (host and *.domain rules), so each
@@ -750,14 +750,14 @@ func (n *callNode) response(ctx, runCtx context.Context, method string, resp *ht
 		data = make([]byte, resp.ContentLength)
 		_, err = io.ReadFull(resp.Body, data)
 	default:
-		data, err = io.ReadAll(io.LimitReader(resp.Body, n.maxBody+1))
+		data, err = engine.ReadLimited(resp.Body, n.maxBody)
+	}
+	if err == engine.ErrTooLarge {
+		// Closing before EOF drops the connection instead of pooling it.
+		return nil, fmt.Errorf("response body exceeds limit of %d bytes", n.maxBody)
 	}
 	if err != nil {
 		return nil, n.failure(ctx, runCtx, err)
-	}
-	if int64(len(data)) > n.maxBody {
-		// Closing before EOF drops the connection instead of pooling it.
-		return nil, fmt.Errorf("response body exceeds limit of %d bytes", n.maxBody)
 	}
 	headers := engine.HeaderMap(resp.Header)
 	body, decodeErr := engine.DecodeBody(resp.Header.Get("Content-Type"), data, present)

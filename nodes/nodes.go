@@ -6,6 +6,7 @@ package nodes
 
 import (
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"syscall"
@@ -38,6 +39,9 @@ type Deps struct {
 	// an input. Its error fails the node with `destination not allowed`.
 	// Zero value: no check.
 	CallDialControl func(host string, dynamic bool) func(network, address string, c syscall.RawConn) error
+	// CallResolver resolves the names call nodes dial; the destination policy
+	// checks what it answers at every connection. Zero value: the system's.
+	CallResolver *net.Resolver
 	// MaxCallBodyBytes caps a call response body (datakit_max_body_size);
 	// zero value: 10 MiB.
 	MaxCallBodyBytes int64

@@ -302,20 +302,74 @@ var (
 	errXMLNoRoot   = errors.New("no root element")
 )
 
-// parseXML reads s into a tree with the token stream of encoding/xml, in one
-// iterative pass that enforces the depth and element limits (hardening §2.9)
-// before anything recursive touches the document. The decoder is strict and
-// knows no entities but the predefined and numeric ones: a DTD is a Directive
-// token that is skipped, so its entities are never expanded (a reference to
-// one is a syntax error). RawToken keeps namespace prefixes as written; the
-// element nesting is checked here instead.
-func parseXML(s string) (*xmlNode, error) {
+// newXMLDecoder is strict and knows no entities but the predefined and
+// numeric ones: a DTD is a Directive token that is skipped, so its entities
+// are never expanded (a reference to one is a syntax error).
+func newXMLDecoder(s string) *xml.Decoder {
 	dec := xml.NewDecoder(strings.NewReader(s))
 	dec.Strict = true
 	dec.Entity = nil
+	return dec
+}
+
+// xmlLimits counts the elements and the nesting of a token stream against
+// the limits of hardening §2.9.
+type xmlLimits struct{ depth, elements int }
+
+func (l *xmlLimits) start() error {
+	if l.depth++; l.depth > xmlMaxDepth {
+		return errXMLDepth
+	}
+	if l.elements++; l.elements > xmlMaxElements {
+		return errXMLElements
+	}
+	return nil
+}
+
+func (l *xmlLimits) end() { l.depth-- }
+
+// xmlPreScanBytes is the size from which a document could hold more
+// elements than the limit (each takes at least 4 bytes: "<a/>").
+const xmlPreScanBytes = 4 * xmlMaxElements
+
+// preScanXML checks the limits on the token stream alone, before anything is
+// built: a huge hostile document costs reading it (about a fifth of building
+// its tree). Syntax errors are left to parseXML, which reports them with
+// their line.
+func preScanXML(s string) error {
+	dec := newXMLDecoder(s)
+	var l xmlLimits
+	for {
+		tok, err := dec.RawToken()
+		if err != nil {
+			return nil
+		}
+		switch tok.(type) {
+		case xml.StartElement:
+			if err := l.start(); err != nil {
+				return err
+			}
+		case xml.EndElement:
+			l.end()
+		}
+	}
+}
+
+// parseXML reads s into a tree with the token stream of encoding/xml, in one
+// iterative pass that enforces the limits (after preScanXML for documents
+// large enough to break them): nothing recursive touches the document
+// before. RawToken keeps namespace prefixes as written; the element nesting
+// is checked here instead.
+func parseXML(s string) (*xmlNode, error) {
+	if len(s) > xmlPreScanBytes {
+		if err := preScanXML(s); err != nil {
+			return nil, err
+		}
+	}
+	dec := newXMLDecoder(s)
 	doc := &xmlNode{kind: xpath.RootNode}
 	cur := doc
-	depth, elements := 0, 0
+	var l xmlLimits
 	for {
 		tok, err := dec.RawToken()
 		if err == io.EOF {
@@ -326,16 +380,13 @@ func parseXML(s string) (*xmlNode, error) {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			if depth == 0 && len(doc.children) > 0 {
+			if l.depth == 0 && len(doc.children) > 0 {
 				return nil, errors.New("more than one root element")
 			}
-			if depth++; depth > xmlMaxDepth {
-				return nil, errXMLDepth
+			if err := l.start(); err != nil {
+				return nil, err
 			}
-			if elements++; elements > xmlMaxElements {
-				return nil, errXMLElements
-			}
-			e := &xmlNode{kind: xpath.ElementNode, space: t.Name.Space, local: t.Name.Local, parent: cur, pos: elements}
+			e := &xmlNode{kind: xpath.ElementNode, space: t.Name.Space, local: t.Name.Local, parent: cur, pos: l.elements}
 			if len(t.Attr) > 0 {
 				e.attrs = make([]xml.Attr, len(t.Attr))
 				copy(e.attrs, t.Attr) // RawToken's strings are already copies
@@ -343,13 +394,13 @@ func parseXML(s string) (*xmlNode, error) {
 			cur.append(e)
 			cur = e
 		case xml.EndElement:
-			if depth == 0 || t.Name.Space != cur.space || t.Name.Local != cur.local {
+			if l.depth == 0 || t.Name.Space != cur.space || t.Name.Local != cur.local {
 				return nil, fmt.Errorf("line %d: unexpected end element </%s>", lineOf(dec, s), qualifiedName(t.Name))
 			}
-			depth--
+			l.end()
 			cur = cur.parent
 		case xml.CharData:
-			if depth == 0 {
+			if l.depth == 0 {
 				if len(bytes.TrimSpace(t)) > 0 {
 					return nil, fmt.Errorf("line %d: text outside the root element", lineOf(dec, s))
 				}
@@ -363,7 +414,7 @@ func parseXML(s string) (*xmlNode, error) {
 		}
 		// Comments, processing instructions and directives (DTDs) are ignored.
 	}
-	if depth > 0 {
+	if l.depth > 0 {
 		return nil, fmt.Errorf("unexpected EOF: element <%s> not closed", cur.name())
 	}
 	if len(doc.children) == 0 {

@@ -2,6 +2,7 @@ package nodes
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -200,6 +201,11 @@ func TestXMLToJSONErrors(t *testing.T) {
 		{"depth 257", prefix, deep(257), "invalid XML: nesting exceeds 256 levels"},
 		{"100001 elements", prefix, "<r>" + strings.Repeat("<e/>", 100000) + "</r>", "invalid XML: more than 100000 elements"},
 		{"deep before malformed", prefix, deep(100000)[:100000*3], "invalid XML: nesting exceeds 256 levels"},
+		// Documents over 400 KB are pre-scanned: same errors, in the same order.
+		{"1000000 elements", prefix, "<r>" + strings.Repeat("<e/>", 1000000) + "</r>", "invalid XML: more than 100000 elements"},
+		{"large, deep before malformed", prefix, deep(200000)[:200000*3], "invalid XML: nesting exceeds 256 levels"},
+		{"large, malformed before the limits", prefix, "<a x=1/>" + strings.Repeat("<e/>", 200000),
+			"invalid XML: XML syntax error on line 1: unquoted or missing attribute value in element"},
 		{"latin-1 declared", prefix, `<?xml version="1.0" encoding="ISO-8859-1"?><a/>`,
 			`invalid XML: xml: encoding "ISO-8859-1" declared but Decoder.CharsetReader is nil`},
 		{"xpath number", withAttrs(prefix, "xpath", "count(//a)"), "<a/>", "xpath: expression must select elements, got number"},
@@ -218,6 +224,23 @@ func TestXMLToJSONErrors(t *testing.T) {
 	}
 	if _, err := runXML(t, prefix, "<r>"+strings.Repeat("<e/>", 99999)+"</r>"); err != nil {
 		t.Errorf("Run(100000 elements) = %v, want no error", err)
+	}
+}
+
+// TestXMLPreScanBuildsNothing: a document over the element limit is refused
+// by the pre-scan before any of its tree is built.
+func TestXMLPreScanBuildsNothing(t *testing.T) {
+	doc := "<r>" + strings.Repeat("<e/>", 1000000) + "</r>"
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := parseXML(doc); err != errXMLElements {
+		t.Fatalf("parseXML = %v, want %v", err, errXMLElements)
+	}
+	runtime.ReadMemStats(&after)
+	// The tokens of 100001 elements, without their 100001 tree nodes.
+	t.Logf("ALLOCS %d", after.Mallocs-before.Mallocs)
+	if got := after.Mallocs - before.Mallocs; got > 3*xmlMaxElements {
+		t.Errorf("refusing the document took %d allocations", got)
 	}
 }
 

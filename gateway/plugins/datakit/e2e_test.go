@@ -4,14 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/datakit-gateway/datakit/egress"
 	"github.com/datakit-gateway/datakit/engine"
 	"github.com/datakit-gateway/datakit/gateway"
 	"github.com/datakit-gateway/datakit/gateway/config"
@@ -23,20 +26,73 @@ import (
 // handler with the datakit plugin and any others given.
 func startGateway(t *testing.T, doc string, others ...gateway.Plugin) *httptest.Server {
 	t.Helper()
-	reg := engine.NewRegistry()
-	nodes.Register(reg, nodes.Deps{Version: "test"})
-	plugins := gateway.NewPlugins(append(others, datakit.New(datakit.Options{Registry: reg, NodeID: "node-1"}))...)
-	ents, err := config.LoadDeclarative([]byte(doc), config.LoadOptions{Plugins: plugins})
+	return serveGateway(t, doc, gatewayOptions{others: others})
+}
+
+// gatewayOptions adjust what serveGateway builds; the zero value is the
+// gateway with default settings and no destination policy.
+type gatewayOptions struct {
+	// policy is wired into call nodes, kong.service.target and the proxy's
+	// target dials as serve does; nil checks nothing.
+	policy *egress.Policy
+	// deps are the node settings; Version, the policy hooks and Logger are
+	// filled in.
+	deps   nodes.Deps
+	engine engine.Options
+	limits gateway.Limits
+	// logs receives every log record as JSON at debug level; nil discards.
+	logs      io.Writer
+	accessLog bool
+	// metrics records the datakit plugin's metrics; nil records nothing.
+	metrics datakit.Metrics
+	others  []gateway.Plugin
+	// readBytes, if non-nil, counts the bytes the gateway reads from its
+	// client connections.
+	readBytes *atomic.Int64
+}
+
+// serveGateway serves doc through the real gateway handler built with o.
+func serveGateway(t *testing.T, doc string, o gatewayOptions) *httptest.Server {
+	t.Helper()
+	logger := slog.New(slog.DiscardHandler)
+	if o.logs != nil {
+		logger = slog.New(slog.NewJSONHandler(o.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	deps := o.deps
+	if deps.Version == "" {
+		deps.Version = "test"
+	}
+	deps.Logger = logger
+	if deps.Caches == nil {
+		deps.Caches = nodes.NewCacheStores()
+		t.Cleanup(func() { _ = deps.Caches.Close() })
+	}
+	dk := datakit.Options{Registry: engine.NewRegistry(), NodeID: "node-1", Engine: o.engine, Metrics: o.metrics}
+	build := gateway.BuildOptions{Limits: o.limits, Logger: logger}
+	if p := o.policy; p != nil {
+		deps.CallDestination, deps.CallDialControl = p.CheckURL, p.ControlHost
+		dk.TargetDestination = func(host string, port uint16) error { return p.CheckHost(host, port, true) }
+		build.TargetControl = func(host string) func(network, address string, c syscall.RawConn) error {
+			return p.ControlHost(host, true)
+		}
+	}
+	nodes.Register(dk.Registry, deps)
+	build.Plugins = gateway.NewPlugins(append(o.others, datakit.New(dk))...)
+	ents, err := config.LoadDeclarative([]byte(doc), config.LoadOptions{Plugins: build.Plugins})
 	if err != nil {
 		t.Fatalf("LoadDeclarative = %v", err)
 	}
-	snap, err := gateway.Build(context.Background(), ents, gateway.BuildOptions{Plugins: plugins})
+	snap, err := gateway.Build(context.Background(), ents, build)
 	if err != nil {
 		t.Fatalf("Build = %v", err)
 	}
-	g := gateway.New(gateway.Options{Version: "test"})
+	g := gateway.New(gateway.Options{Version: "test", Logger: logger, AccessLog: o.accessLog})
 	g.Swap(snap)
-	srv := httptest.NewServer(g.Handler(gateway.Listener{Port: 8000}))
+	srv := httptest.NewUnstartedServer(g.Handler(gateway.Listener{Port: 8000}))
+	if o.readBytes != nil {
+		srv.Listener = &countingListener{Listener: srv.Listener, n: o.readBytes}
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -213,9 +214,8 @@ func (x *exchange) SetProperty(name string, v any) (any, error) {
 		return x.setConsumer(v)
 	case "kong.service.target":
 		s, _ := v.(string)
-		host, portStr, err := net.SplitHostPort(s)
-		port, perr := strconv.Atoi(portStr)
-		if err != nil || perr != nil || host == "" || port < 1 || port > 65535 {
+		host, port, ok := parseTarget(s)
+		if !ok {
 			return nil, fmt.Errorf("invalid target %q", fmt.Sprint(v))
 		}
 		if check := x.inst.plugin.opts.TargetDestination; check != nil {
@@ -254,6 +254,21 @@ func (x *exchange) SetProperty(name string, v any) (any, error) {
 		return v, nil
 	}
 	return nil, fmt.Errorf("property %q cannot be set", name)
+}
+
+// parseTarget reads "host:port" ("[v6]:port") as the authority of a URL:
+// url.Parse refuses control bytes, spaces and the other bytes no host
+// holds, which the proxy would otherwise carry to its dial (hardening T26).
+func parseTarget(s string) (host string, port int, ok bool) {
+	u, err := url.Parse("http://" + s)
+	if err != nil || u.Host != s || u.Hostname() == "" {
+		return "", 0, false
+	}
+	port, err = strconv.Atoi(u.Port())
+	if err != nil || port < 1 || port > 65535 {
+		return "", 0, false
+	}
+	return u.Hostname(), port, true
 }
 
 func setKey(m map[string]any, k string, v any) {
