@@ -12,7 +12,7 @@ GOVULNCHECK_VERSION := v1.9.0
 TOOLS     := $(CURDIR)/bin/tools
 VULNDB    ?= $(wildcard $(CURDIR)/../shared/vulndb)
 
-.PHONY: build test bench fuzz run demo lint check bench-proxy
+.PHONY: build test bench fuzz run demo lint check bench-proxy tools soak
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/datakit
@@ -57,3 +57,24 @@ check:
 	  GOBIN=$(TOOLS) $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION) && \
 	  $(TOOLS)/govulncheck -db file://$(VULNDB) ./...; \
 	else echo "govulncheck skipped: no ../shared/vulndb"; fi
+
+# Load tools of hardening.md §4, pinned, into the git-ignored .tools/bin;
+# binaries already there are kept.
+LOAD_TOOLS := $(CURDIR)/.tools/bin
+tools:
+	@mkdir -p $(LOAD_TOOLS)
+	@set -e; install() { \
+	  if [ -x $(LOAD_TOOLS)/$$1 ]; then echo "tools: $$1 present"; return; fi; \
+	  echo "tools: go install $$2"; GOBIN=$(LOAD_TOOLS) $(GO) install $$2; \
+	  if [ -n "$$3" ]; then mv $(LOAD_TOOLS)/$$3 $(LOAD_TOOLS)/$$1; fi; }; \
+	install vegeta github.com/tsenart/vegeta/v12@v12.13.0; \
+	install hey github.com/rakyll/hey@v0.1.5; \
+	install toxiproxy-server github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0 server; \
+	install toxiproxy-cli github.com/Shopify/toxiproxy/v2/cmd/cli@v2.12.0 cli; \
+	install h2spec github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible
+
+# The [load] cases of hardening.md §3 (scripts/hardening/tNN-*.sh) against
+# the built gateway on 127.0.0.1; about 15 minutes, SOAK=30m for the long
+# soak. Not part of `make test`; see scripts/hardening/README.md.
+soak: build tools
+	GO=$(GO) DATAKIT_BIN=$(CURDIR)/$(BIN) TOOLS_BIN=$(LOAD_TOOLS) bash scripts/hardening/run.sh
