@@ -9,6 +9,7 @@
 #   FAKE_BIN     scripts/hardening/fake, built (default: build it into TMP)
 #   TOOLS_BIN    where `make tools` put vegeta, hey, toxiproxy, h2spec (.tools/bin)
 #   GW_CPU=0 LOAD_CPU=1   the gateway alone on one core; fakes and load on the other
+#   KEEP_TMP=1   keep the scenario's temporary directory (logs, vegeta results)
 # shellcheck shell=bash
 set -euo pipefail
 
@@ -56,7 +57,7 @@ cleanup() {
 			tail -n 15 "$f" >&2 || true
 		done
 	fi
-	rm -rf "$TMP"
+	if [[ -n ${KEEP_TMP:-} ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
 	exit "$rc"
 }
 trap cleanup EXIT
@@ -251,6 +252,9 @@ post_config() {
 
 # --- the gateway process, sampled ---
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo ""; }
+# cpu_ticks PID: utime + stime (fields 14 and 15 of /proc/PID/stat, after "pid (comm) ").
+cpu_ticks() { local f; f=$(cat "/proc/$1/stat") && awk '{print $12 + $13}' <<<"${f##*) }"; }
+CLK_TCK=$(getconf CLK_TCK)
 fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 # metric NAME: an unlabelled series from the status listener's /metrics.
 metric() { curl -s --max-time 5 "http://$STATUS/metrics" | awk -v n="$1" '$1 == n {print $2; exit}'; }
