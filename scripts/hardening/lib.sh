@@ -257,7 +257,8 @@ cpu_ticks() { local f; f=$(cat "/proc/$1/stat") && awk '{print $12 + $13}' <<<"$
 CLK_TCK=$(getconf CLK_TCK)
 fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 # metric NAME: an unlabelled series from the status listener's /metrics.
-metric() { curl -s --max-time 5 "http://$STATUS/metrics" | awk -v n="$1" '$1 == n {print $2; exit}'; }
+# (awk reads to the end: an early exit would fail curl, and with it the pipeline)
+metric() { curl -s --max-time 5 "http://$STATUS/metrics" | awk -v n="$1" '$1 == n && !f {print $2; f = 1}'; }
 inflight() { curl -s --max-time 5 "http://$STATUS/status" | jq -r '.server.connections_active'; }
 
 # --- free ports, for tools that cannot bind port 0 and report it ---
