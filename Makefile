@@ -63,15 +63,15 @@ check:
 LOAD_TOOLS := $(CURDIR)/.tools/bin
 tools:
 	@mkdir -p $(LOAD_TOOLS)
-	@set -e; install() { \
+	@set -e; get() { \
 	  if [ -x $(LOAD_TOOLS)/$$1 ]; then echo "tools: $$1 present"; return; fi; \
 	  echo "tools: go install $$2"; GOBIN=$(LOAD_TOOLS) $(GO) install $$2; \
 	  if [ -n "$$3" ]; then mv $(LOAD_TOOLS)/$$3 $(LOAD_TOOLS)/$$1; fi; }; \
-	install vegeta github.com/tsenart/vegeta/v12@v12.13.0; \
-	install hey github.com/rakyll/hey@v0.1.5; \
-	install toxiproxy-server github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0 server; \
-	install toxiproxy-cli github.com/Shopify/toxiproxy/v2/cmd/cli@v2.12.0 cli; \
-	install h2spec github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible
+	get vegeta github.com/tsenart/vegeta/v12@v12.13.0; \
+	get hey github.com/rakyll/hey@v0.1.5; \
+	get toxiproxy-server github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0 server; \
+	get toxiproxy-cli github.com/Shopify/toxiproxy/v2/cmd/cli@v2.12.0 cli; \
+	get h2spec github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible
 
 # The [load] cases of hardening.md §3 (scripts/hardening/tNN-*.sh) against
 # the built gateway on 127.0.0.1; about 15 minutes, SOAK=30m for the long
