@@ -10,7 +10,7 @@
 #   TOOLS_BIN    where `make tools` put vegeta, hey, toxiproxy, h2spec (.tools/bin)
 #   GW_CPU=0 LOAD_CPU=1   the gateway alone on one core; fakes and load on the other
 #   KEEP_TMP=1   keep the scenario's temporary directory (logs, vegeta results)
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # GW_EXIT, CLK_TCK…: set here, read by the scenarios
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -32,9 +32,9 @@ forget_pid() { # PID: waited for, so its number may be reused and must not be si
 	PIDS=("${keep[@]+"${keep[@]}"}")
 }
 stop_pids() { # PID...: TERM all, up to 5 s for them, then KILL
-	local p i alive
+	local p alive
 	for p in "$@"; do kill -TERM "$p" 2>/dev/null || true; done
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		alive=0
 		for p in "$@"; do if kill -0 "$p" 2>/dev/null; then alive=1; fi; done
 		[[ $alive == 1 ]] || break

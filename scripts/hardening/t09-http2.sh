@@ -67,7 +67,7 @@ forget_pid "$H2LOAD"
 heap0=$(sed -n 3p "$TMP/heap.txt")
 heap1=$(tail -n 1 "$TMP/heap.txt")
 # "requests: 36873 total, 37873 started, 36873 done, 36873 succeeded, 0 failed, 0 errored, 0 timeout"
-read -r done ok failed errored timedout < <(awk '/^requests:/ { for (i = 2; i < NF; i++) {
+read -r ndone ok failed errored timedout < <(awk '/^requests:/ { for (i = 2; i < NF; i++) {
 	w = $(i + 1); sub(/,$/, "", w); c[w] = $i } }
 	END { print c["done"] + 0, c["succeeded"] + 0, c["failed"] + 0, c["errored"] + 0, c["timeout"] + 0 }' "$TMP/h2load.out")
 non2xx=$(awk '/^status codes:/ { print $5 + $7 + $9; exit }' "$TMP/h2load.out")
@@ -75,15 +75,15 @@ rps=$(awk '/^finished in/ { sub(/,/, "", $4); print $4; exit }' "$TMP/h2load.out
 heap0_mib=$(awk -v b="$heap0" 'BEGIN { printf "%.1f", b / 1048576 }')
 heap1_mib=$(awk -v b="$heap1" 'BEGIN { printf "%.1f", b / 1048576 }')
 heap_limit=$(awk -v b="$heap0" 'BEGIN { printf "%.1f", 2 * b / 1048576 + 16 }')
-log "h2load: $done done, $ok succeeded, $failed failed, $errored errored, $timedout timed out, ${rps:-?} req/s; heap ${heap0_mib} -> ${heap1_mib} MiB"
+log "h2load: $ndone done, $ok succeeded, $failed failed, $errored errored, $timedout timed out, ${rps:-?} req/s; heap ${heap0_mib} -> ${heap1_mib} MiB"
 
 expect "SETTINGS_MAX_CONCURRENT_STREAMS" "${streams:-}" eq 128
 expect "h2spec tests run" "$(awk '{print $1}' <<<"${summary:-0}")" ge 145
 expect "h2spec failures not in the baseline" "$(wc -w <<<"$new_failures")" eq 0
 [[ -z $new_failures ]] || log "  new h2spec failures: $new_failures"
-expect "h2load requests done" "$done" ge "${H2LOAD_N:-1}"
-expect "h2load requests not succeeded" "$((done - ok + failed + errored + timedout))" eq 0
+expect "h2load requests done" "$ndone" ge "${H2LOAD_N:-1}"
+expect "h2load requests not succeeded" "$((ndone - ok + failed + errored + timedout))" eq 0
 expect "h2load non-2xx" "${non2xx:-}" eq 0
 expect "heap in use at the end of h2load (MiB)" "$heap1_mib" le "$heap_limit"
-note "h2spec: ${summary:-none} new_failures=${new_failures:-none}; streams=${streams:-none}; h2load: done=$done ok=$ok failed=$failed errored=$errored timeout=$timedout rps=${rps:-?} heap=${heap0_mib}->${heap1_mib}MiB"
+note "h2spec: ${summary:-none} new_failures=${new_failures:-none}; streams=${streams:-none}; h2load: done=$ndone ok=$ok failed=$failed errored=$errored timeout=$timedout rps=${rps:-?} heap=${heap0_mib}->${heap1_mib}MiB"
 finish

@@ -77,7 +77,7 @@ sampler() {
 			[[ $i == 5 ]] || sleep $((INTERVAL / 5))
 		done
 		echo "$t $(printf '%s\n' "${r[@]}" | median) $(printf '%s\n' "${g[@]}" | median) $(printf '%s\n' "${f[@]}" | median)" >>"$TMP/samples.txt"
-		sleep $((INTERVAL - INTERVAL / 5 * 4))
+		sleep $((INTERVAL - 4 * (INTERVAL / 5)))
 	done
 }
 
