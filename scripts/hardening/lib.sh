@@ -262,11 +262,15 @@ metric() { curl -s --max-time 5 "http://$STATUS/metrics" | awk -v n="$1" '$1 == 
 inflight() { curl -s --max-time 5 "http://$STATUS/status" | jq -r '.server.connections_active'; }
 
 # --- free ports, for tools that cannot bind port 0 and report it ---
+# Below the ephemeral range, where an outgoing connection's local port cannot
+# take it between the check and the bind; start_toxiproxy still retries.
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() { # VAR
-	local p
+	local p low
+	low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+	((low > 11000)) || low=60000
 	for _ in $(seq 1 200); do
-		p=$((20000 + RANDOM % 30000))
+		p=$((10000 + RANDOM % (low - 10000)))
 		port_busy "$p" || { printf -v "$1" '%s' "$p"; return 0; }
 	done
 	log "no free port found"
@@ -276,13 +280,21 @@ free_port() { # VAR
 # --- toxiproxy ---
 # start_toxiproxy: toxiproxy-server on a free loopback port; sets TOXI.
 start_toxiproxy() {
+	local try pid
 	need_tool toxiproxy-server
 	need_tool toxiproxy-cli
-	free_port TOXI_PORT
-	TOXI=127.0.0.1:$TOXI_PORT
-	taskset -c "$LOAD_CPU" toxiproxy-server -host 127.0.0.1 -port "$TOXI_PORT" >"$TMP/toxiproxy.log" 2>&1 &
-	PIDS+=($!)
-	wait_http "http://$TOXI/version" 10 || { log "toxiproxy did not start: $(tail -n 3 "$TMP/toxiproxy.log")"; exit 1; }
+	for try in 1 2 3; do
+		free_port TOXI_PORT
+		TOXI=127.0.0.1:$TOXI_PORT
+		taskset -c "$LOAD_CPU" toxiproxy-server -host 127.0.0.1 -port "$TOXI_PORT" >"$TMP/toxiproxy.log" 2>&1 &
+		pid=$!
+		PIDS+=("$pid")
+		wait_http "http://$TOXI/version" 10 && return 0
+		log "toxiproxy did not start (try $try): $(grep -m1 error "$TMP/toxiproxy.log")"
+		stop_pids "$pid"
+		forget_pid "$pid"
+	done
+	exit 1
 }
 # toxi_proxy VAR NAME UPSTREAM: a proxy listening on 127.0.0.1:0; VAR gets its address.
 toxi_proxy() {
