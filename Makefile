@@ -23,7 +23,7 @@ GO_FLOOR  := $(shell sed -n 's/^go //p' go.mod)
 install-tool = [ "$$($(GO) version -m $(TOOLS)/$(1) 2>/dev/null | awk '$$1 == "mod" {print $$3}')" = "$(3)" ] || \
 	{ echo "go install $(2)@$(3)"; GOBIN=$(TOOLS) $(GO) install $(2)@$(3); }
 
-.PHONY: build test bench fuzz run demo lint check check-extra bench-proxy
+.PHONY: build test bench fuzz run demo lint check check-extra bench-proxy tools soak
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/datakit
@@ -85,3 +85,24 @@ check-extra:
 	fi; echo "toolchain $$v >= go$(GO_FLOOR)"
 	@$(call install-tool,gosec,github.com/securego/gosec/v2/cmd/gosec,$(GOSEC_VERSION))
 	$(TOOLS)/gosec -quiet ./...
+
+# Load tools of hardening.md §4, pinned, into the git-ignored .tools/bin;
+# binaries already there are kept.
+LOAD_TOOLS := $(CURDIR)/.tools/bin
+tools:
+	@mkdir -p $(LOAD_TOOLS)
+	@set -e; get() { \
+	  if [ -x $(LOAD_TOOLS)/$$1 ]; then echo "tools: $$1 present"; return; fi; \
+	  echo "tools: go install $$2"; GOBIN=$(LOAD_TOOLS) $(GO) install $$2; \
+	  if [ -n "$$3" ]; then mv $(LOAD_TOOLS)/$$3 $(LOAD_TOOLS)/$$1; fi; }; \
+	get vegeta github.com/tsenart/vegeta/v12@v12.13.0; \
+	get hey github.com/rakyll/hey@v0.1.5; \
+	get toxiproxy-server github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0 server; \
+	get toxiproxy-cli github.com/Shopify/toxiproxy/v2/cmd/cli@v2.12.0 cli; \
+	get h2spec github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible
+
+# The [load] cases of hardening.md §3 (scripts/hardening/tNN-*.sh) against
+# the built gateway on 127.0.0.1; about 15 minutes, SOAK=30m for the long
+# soak. Not part of `make test`; see scripts/hardening/README.md.
+soak: build tools
+	GO=$(GO) DATAKIT_BIN=$(CURDIR)/$(BIN) TOOLS_BIN=$(LOAD_TOOLS) bash scripts/hardening/run.sh
