@@ -339,7 +339,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-func TestConfigTooLarge(t *testing.T) {
+func TestT35HostileConfig(t *testing.T) {
 	e := newEnv(t, "", func(o *admin.Options) { o.MaxBodySize = 32 })
 	w := e.do(t, req{method: http.MethodPost, path: "/config", body: strings.Repeat("#", 33), header: map[string]string{"Content-Type": "text/yaml"}})
 	if w.Code != 413 || !jsonEqual(t, w.Body.String(), `{"message":"Payload too large"}`) {

@@ -88,7 +88,7 @@ func TestProtectionWithoutToken(t *testing.T) {
 	}
 }
 
-func TestProtectionWithToken(t *testing.T) {
+func TestT32AdminAuthentication(t *testing.T) {
 	e := newEnv(t, "", func(o *admin.Options) {
 		o.AdminToken = "s3cr3t-t0ken-value"
 		o.GUIOrigins = []string{guiOrigin}

@@ -318,17 +318,18 @@ func testKillDuringWrites(t *testing.T, serveArgs ...string) {
 	}
 }
 
-// TestKillDuringWritesSQLite: acknowledged writes survive SIGKILL
-// (synchronous=FULL), and nothing is half-written.
-func TestKillDuringWritesSQLite(t *testing.T) {
-	testKillDuringWrites(t, "--database", "sqlite", "--sqlite-path", filepath.Join(t.TempDir(), "datakit.db"))
-}
-
-// TestKillDuringWritesPostgres: the same against PostgreSQL.
-func TestKillDuringWritesPostgres(t *testing.T) {
-	var args []string
-	for _, s := range newPGDatabase(t).settings() {
-		args = append(args, "--set", s)
-	}
-	testKillDuringWrites(t, args...)
+// TestT40CrashDuringWrite: acknowledged writes survive SIGKILL (SQLite
+// synchronous=FULL; PostgreSQL synchronous_commit), and nothing is
+// half-written.
+func TestT40CrashDuringWrite(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		testKillDuringWrites(t, "--database", "sqlite", "--sqlite-path", filepath.Join(t.TempDir(), "datakit.db"))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		var args []string
+		for _, s := range newPGDatabase(t).settings() {
+			args = append(args, "--set", s)
+		}
+		testKillDuringWrites(t, args...)
+	})
 }

@@ -84,9 +84,9 @@ func fetch(url string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
-// TestReloadUnderLoad: SIGHUP swaps the configuration while clients keep
+// TestT46ReloadWithoutDroppingConnections: SIGHUP swaps the configuration while clients keep
 // sending requests; none fails, and the new configuration takes over.
-func TestReloadUnderLoad(t *testing.T) {
+func TestT46ReloadWithoutDroppingConnections(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "kong.yml")
 	a, b := upstreamSaying(t, "A", 0), upstreamSaying(t, "B", 0)
 	if err := os.WriteFile(file, []byte(kongYML(a)), 0o644); err != nil {
@@ -148,9 +148,9 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 }
 
-// TestGracefulDrain: on SIGTERM readiness turns 503 at once, the request in
+// TestT44GracefulShutdownDrains: on SIGTERM readiness turns 503 at once, the request in
 // flight completes, and the node exits 0.
-func TestGracefulDrain(t *testing.T) {
+func TestT44GracefulShutdownDrains(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "kong.yml")
 	slow := upstreamSaying(t, "done", 300*time.Millisecond)
 	if err := os.WriteFile(file, []byte(kongYML(slow)), 0o644); err != nil {

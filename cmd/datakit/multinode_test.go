@@ -8,13 +8,13 @@ import (
 	"time"
 )
 
-// TestMultiNodePropagation: two nodes share one PostgreSQL database; what
+// TestT42MultiNodeConvergence: two nodes share one PostgreSQL database; what
 // node A's Admin API writes, node B serves. It then measures propagation
 // as gateway.md §6.7 defines it — from A's 2xx to B's Admin /status
 // configuration_revision reaching A's X-Datakit-Config-Revision — over 50
 // writes, and logs p50/p99. The 1 s target is reported, not asserted: a
 // shared CI machine makes timings noise; only a generous bound is checked.
-func TestMultiNodePropagation(t *testing.T) {
+func TestT42MultiNodeConvergence(t *testing.T) {
 	pg := newPGDatabase(t)
 	// Default db_update_frequency (1 s) and db_update_debounce (100 ms):
 	// propagation below 1 s relies on LISTEN/NOTIFY, not the poll.

@@ -11,7 +11,7 @@ import (
 	"github.com/datakit-gateway/datakit/gateway/store"
 )
 
-// TestPostgresOutage: the node's database goes away while it serves
+// TestT41DatastoreUnavailable: the node's database goes away while it serves
 // (gateway.md §6.8). The shared server cannot be stopped, so the outage is
 // cut for this node only: it connects as a role of its own that owns a
 // database of its own, and the test makes that role NOLOGIN and terminates
@@ -21,7 +21,7 @@ import (
 // stays 200, writes needing the database answer 503. Another store client
 // (a superuser, unaffected) writes during the outage and after it; the node
 // catches up on both once the role may log in again.
-func TestPostgresOutage(t *testing.T) {
+func TestT41DatastoreUnavailable(t *testing.T) {
 	pg := newPGDatabaseWithRole(t)
 	n := startTestNode(t, append(pg.settings(), "db_update_frequency=100ms", "db_update_debounce=10ms", "pg_timeout=1s")...)
 	up := upstreamSaying(t, "before", 0)
