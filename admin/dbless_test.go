@@ -339,14 +339,6 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-func TestT35HostileConfig(t *testing.T) {
-	e := newEnv(t, "", func(o *admin.Options) { o.MaxBodySize = 32 })
-	w := e.do(t, req{method: http.MethodPost, path: "/config", body: strings.Repeat("#", 33), header: map[string]string{"Content-Type": "text/yaml"}})
-	if w.Code != 413 || !jsonEqual(t, w.Body.String(), `{"message":"Payload too large"}`) {
-		t.Errorf("POST /config too large = %d %s", w.Code, w.Body)
-	}
-}
-
 func TestConfigConcurrentPost(t *testing.T) {
 	e := newEnv(t, "", nil)
 	block := make(chan struct{})
