@@ -1,8 +1,13 @@
 package admin_test
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -10,8 +15,214 @@ import (
 	"github.com/datakit-gateway/datakit/admin"
 )
 
-// Hardening catalogue cases (spec/hardening.md §3.3) against the Admin API
-// handler; T32's token rows are TestT32AdminAuthentication.
+// Hardening catalogue cases T33–T37 (spec/hardening.md §3.3) against the
+// Admin API handler; T32's token rows are TestT32AdminAuthentication.
+
+// storeRevision reads a DB-mode env's configuration revision.
+func storeRevision(t *testing.T, e *env) int64 {
+	t.Helper()
+	rev, err := e.store.(interface {
+		Revision(context.Context) (int64, error)
+	}).Revision(context.Background())
+	if err != nil {
+		t.Fatalf("Revision = %v", err)
+	}
+	return rev
+}
+
+// TestT33CrossOriginAndRebinding: cross-site writes, browser form writes
+// without a token, unlisted body types and DNS-rebound Host names are all
+// refused before anything is written; the revision does not move. A plain
+// API client (no browser headers) then writes, so the revision check can
+// fail.
+func TestT33CrossOriginAndRebinding(t *testing.T) {
+	e := newDBEnv(t, nil)
+	e.call(t, http.MethodPost, "/services", `{"name":"s","host":"s.test"}`, 201)
+	before := storeRevision(t, e)
+	crossOrigin := `{"message":"cross-origin request rejected"}`
+	json := map[string]string{"Content-Type": jsonType}
+	with := func(h map[string]string, kv ...string) map[string]string {
+		out := map[string]string{}
+		for k, v := range h {
+			out[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			out[kv[i]] = kv[i+1]
+		}
+		return out
+	}
+	run(t, e, []behaviour{
+		{name: "POST from another origin", req: req{method: http.MethodPost, path: "/services", body: `{"name":"evil","host":"e.test"}`,
+			header: with(json, "Origin", "http://evil.test")}, status: 403, body: crossOrigin},
+		{name: "PATCH from another origin", req: req{method: http.MethodPatch, path: "/services/s", body: `{"host":"evil.test"}`,
+			header: with(json, "Origin", "http://evil.test")}, status: 403, body: crossOrigin},
+		{name: "origin on another port", req: req{method: http.MethodPatch, path: "/services/s", body: `{"host":"evil.test"}`,
+			header: with(json, "Origin", "http://localhost:9999")}, status: 403, body: crossOrigin},
+		{name: "opaque origin", req: req{method: http.MethodPatch, path: "/services/s", body: `{"host":"evil.test"}`,
+			header: with(json, "Origin", "null")}, status: 403, body: crossOrigin},
+		{name: "POST cross-site fetch", req: req{method: http.MethodPost, path: "/services", body: `{"name":"evil","host":"e.test"}`,
+			header: with(json, "Sec-Fetch-Site", "cross-site")}, status: 403, body: crossOrigin},
+		{name: "PATCH same-site fetch", req: req{method: http.MethodPatch, path: "/services/s", body: `{"host":"evil.test"}`,
+			header: with(json, "Sec-Fetch-Site", "same-site")}, status: 403, body: crossOrigin},
+		{name: "DELETE cross-site", req: req{method: http.MethodDelete, path: "/services/s",
+			header: map[string]string{"Sec-Fetch-Site": "cross-site"}}, status: 403, body: crossOrigin},
+		{name: "cross-site form write", req: req{method: http.MethodPost, path: "/services", body: "name=evil&host=e.test",
+			header: map[string]string{"Content-Type": formType, "Origin": "http://evil.test"}}, status: 403, body: crossOrigin},
+		{name: "same-origin browser form write", req: req{method: http.MethodPost, path: "/services", body: "name=evil&host=e.test",
+			header: map[string]string{"Content-Type": formType, "Origin": "http://localhost:8001", "Sec-Fetch-Site": "same-origin"}},
+			status: 403, body: `{"message":"form writes from a browser require admin_token"}`},
+		{name: "multipart browser form write", req: req{method: http.MethodPost, path: "/services",
+			body:   "--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nevil\r\n--b--\r\n",
+			header: map[string]string{"Content-Type": "multipart/form-data; boundary=b", "Sec-Fetch-Mode": "navigate"}},
+			status: 403, body: `{"message":"form writes from a browser require admin_token"}`},
+		{name: "text/plain", req: req{method: http.MethodPost, path: "/services", body: `{"name":"evil","host":"e.test"}`,
+			header: map[string]string{"Content-Type": "text/plain"}}, status: 415, body: "-"},
+		{name: "text/plain same origin", req: req{method: http.MethodPatch, path: "/services/s", body: `{"host":"evil.test"}`,
+			header: map[string]string{"Content-Type": "text/plain;charset=UTF-8", "Origin": "http://localhost:8001"}}, status: 415, body: "-"},
+		{name: "rebound host with matching origin", req: req{method: http.MethodPatch, path: "/services/s", body: `{"host":"evil.test"}`,
+			header: with(json, "Host", "evil.test:8001", "Origin", "http://evil.test:8001")}, status: 403, body: `{"message":"Host not allowed"}`},
+		{name: "rebound host reads", req: req{path: "/services/s", header: map[string]string{"Host": "evil.test:8001", "Origin": "http://evil.test:8001"}},
+			status: 403, body: `{"message":"Host not allowed"}`},
+		{name: "rebound host without port", req: req{method: http.MethodDelete, path: "/services/s", header: map[string]string{"Host": "evil.test"}},
+			status: 403, body: `{"message":"Host not allowed"}`},
+	})
+	if after := storeRevision(t, e); after != before {
+		t.Errorf("revision after refused writes = %d, want %d", after, before)
+	}
+	if got := e.call(t, http.MethodGet, "/services/s", "", 200); got["host"] != "s.test" {
+		t.Errorf("service after refused writes = %v", got)
+	}
+	// Control: a client without browser headers writes (curl, decK).
+	e.call(t, http.MethodPatch, "/services/s", `{"host":"new.test"}`, 200)
+	if after := storeRevision(t, e); after != before+1 {
+		t.Errorf("revision after an accepted write = %d, want %d", after, before+1)
+	}
+}
+
+// rawExchange sends one request, written as is, to addr and reads the
+// response: Go's client would clean or re-encode the paths T34 needs.
+func rawExchange(t *testing.T, addr, request string) (int, string) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("%q: %v", request, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestT34PathAndMethodConfusion: dot segments, doubled and encoded
+// slashes, case variants, method overrides and TRACE never reach another
+// resource. Without the token everything is 401 (auth comes first); with
+// it, each spelling gets the one resource it names, or a consistent 404 or
+// 405. The requests are written raw so no client cleans them.
+func TestT34PathAndMethodConfusion(t *testing.T) {
+	const token = "s3cr3t-t0ken-value"
+	e := newDBEnv(t, func(o *admin.Options) { o.AdminToken = token })
+	w := e.do(t, req{method: http.MethodPost, path: "/consumers", body: `{"username":"alice"}`,
+		header: map[string]string{"Kong-Admin-Token": token, "Content-Type": jsonType}})
+	if w.Code != 201 {
+		t.Fatalf("POST /consumers = %d %s", w.Code, w.Body)
+	}
+	before := storeRevision(t, e)
+	srv := httptest.NewServer(e.h)
+	defer srv.Close()
+	addr := srv.Listener.Addr().String()
+
+	const alice = "alice" // a 200 body naming the consumer
+	tests := []struct {
+		line   string // request line without the version
+		header string // extra header lines, each ending in \r\n
+		status int
+		body   string // notFound, notAllowed, alice, or "" for none
+	}{
+		{"GET /services/../config", "", 404, notFound},
+		{"GET /consumers/../config", "", 404, notFound},
+		{"POST /services/../config", "Content-Type: application/yaml\r\nContent-Length: 22\r\n", 404, notFound},
+		{"GET //config", "", 404, notFound},
+		{"GET //consumers/alice", "", 404, notFound},
+		{"GET /./consumers/alice", "", 404, notFound},
+		{"GET /.%2e/status", "", 404, notFound},
+		{"GET /%2e%2e/config", "", 404, notFound},
+		{"GET /services/%2e%2e/config", "", 404, notFound},
+		{"GET /consumers/alice/plugins/../../bob", "", 404, notFound},
+		{"GET /status/ready/..", "", 404, notFound},
+		{"GET /config%2F", "", 404, notFound},
+		{"GET /consumers%2Falice", "", 404, notFound},
+		{"GET /consumers/al%2Fice", "", 404, notFound},
+		{"GET /consumers/alice%2F", "", 404, notFound},
+		{"GET /consumers/alice%00", "", 404, notFound},
+		{"GET /consumers/alice;x", "", 404, notFound},
+		{"GET /consumers\\alice", "", 404, notFound},
+		{"GET /consumers/alice/", "", 200, alice},
+		{"GET /consumers/alice//", "", 200, alice},
+		{"GET /consumers/%61lice", "", 200, alice},
+		{"GET http://localhost:8001/consumers/alice", "", 200, alice},
+		{"GET /CONSUMERS/alice", "", 404, notFound},
+		{"GET /Consumers/alice", "", 404, notFound},
+		{"GET /consumers/ALICE", "", 404, notFound},
+		{"GET *", "", 404, notFound},
+		{"GET /consumers/alice", "X-HTTP-Method-Override: DELETE\r\n", 200, alice},
+		{"GET /consumers/alice", "X-Method-Override: DELETE\r\nX-HTTP-Method: DELETE\r\n", 200, alice},
+		{"POST /consumers/alice", "X-HTTP-Method-Override: DELETE\r\n", 405, notAllowed},
+		{"TRACE /consumers/alice", "", 405, notAllowed},
+		{"TRACE /", "", 405, notAllowed},
+		{"TRACE /nope", "", 404, notFound},
+		{"TRACK /consumers/alice", "", 405, notAllowed},
+		{"get /consumers/alice", "", 405, notAllowed},
+		{"CONNECT localhost:8001", "", 405, notAllowed},
+		{"DELETE /consumers/../consumers/alice", "", 404, notFound},
+		{"DELETE /consumers/%2e%2e/consumers/alice", "", 404, notFound},
+		{"DELETE //consumers/alice", "", 404, notFound},
+		{"DELETE /CONSUMERS/alice", "", 404, notFound},
+	}
+	for _, tc := range tests {
+		t.Run(tc.line, func(t *testing.T) {
+			send := func(auth string) (int, string) {
+				body := ""
+				if strings.Contains(tc.header, "Content-Length: 22") {
+					body = "_format_version: \"3.0\""
+				}
+				return rawExchange(t, addr, tc.line+" HTTP/1.1\r\nHost: localhost:8001\r\n"+auth+tc.header+"Connection: close\r\n\r\n"+body)
+			}
+			for _, auth := range []string{"", "Kong-Admin-Token: nope\r\n"} {
+				if code, body := send(auth); code != 401 || !jsonEqual(t, body, unauthBody) {
+					t.Errorf("%s (token %q) = %d %s, want 401 before routing", tc.line, auth, code, body)
+				}
+			}
+			code, body := send("Kong-Admin-Token: " + token + "\r\n")
+			ok := code == tc.status
+			switch tc.body {
+			case alice:
+				var c map[string]any
+				ok = ok && json.Unmarshal([]byte(body), &c) == nil && c["username"] == alice
+			case "":
+				ok = ok && body == ""
+			default:
+				ok = ok && jsonEqual(t, body, tc.body)
+			}
+			if !ok {
+				t.Errorf("%s = %d %s, want %d %s", tc.line, code, body, tc.status, tc.body)
+			}
+		})
+	}
+	if after := storeRevision(t, e); after != before {
+		t.Errorf("revision after the confusion requests = %d, want %d", after, before)
+	}
+	if w := e.do(t, req{path: "/consumers/alice", header: map[string]string{"Kong-Admin-Token": token}}); w.Code != 200 {
+		t.Errorf("GET /consumers/alice afterwards = %d %s, want it still there", w.Code, w.Body)
+	}
+}
 
 // billionLaughs is the classic 342-byte YAML alias bomb: nine levels of
 // nine references expand to 9^9 strings.
