@@ -241,19 +241,6 @@ func TestConfigRoundTrip(t *testing.T) {
 	if a, b := withoutUpdatedAt(src.do(t, req{path: "/config"}).Body.String()), withoutUpdatedAt(dst.do(t, req{path: "/config"}).Body.String()); a != b {
 		t.Errorf("GET /config after round trip =\n%s\nwant\n%s", b, a)
 	}
-	// The same text again with check_hash: unchanged.
-	w = dst.do(t, req{method: http.MethodPost, path: "/config?check_hash=1", body: got.Config, header: map[string]string{"Content-Type": "text/yaml"}})
-	if w.Code != 304 || w.Body.Len() != 0 {
-		t.Errorf("POST /config?check_hash=1 unchanged = %d %q, want 304", w.Code, w.Body)
-	}
-	if dst.node.loads != 1 {
-		t.Errorf("loads = %d, want 1 (304 loads nothing)", dst.node.loads)
-	}
-	// Without check_hash it loads again.
-	w = dst.do(t, req{method: http.MethodPost, path: "/config", body: got.Config, header: map[string]string{"Content-Type": "text/yaml"}})
-	if w.Code != 201 {
-		t.Errorf("POST /config again = %d", w.Code)
-	}
 }
 
 func TestConfigBodies(t *testing.T) {

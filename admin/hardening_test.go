@@ -4,15 +4,19 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/datakit-gateway/datakit/admin"
+	"github.com/datakit-gateway/datakit/gateway"
 )
 
 // Hardening catalogue cases T33–T37 (spec/hardening.md §3.3) against the
@@ -325,5 +329,179 @@ func TestT35HostileConfig(t *testing.T) {
 	w := small.do(t, req{method: http.MethodPost, path: "/config", body: strings.Repeat("#", 33), header: map[string]string{"Content-Type": "text/yaml"}})
 	if w.Code != 413 || !jsonEqual(t, w.Body.String(), `{"message":"Payload too large"}`) {
 		t.Errorf("POST /config over a 32-byte admin_max_body_size = %d %s", w.Code, w.Body)
+	}
+}
+
+// proxyOf serves an env's gateway on a loopback listener.
+func proxyOf(t *testing.T, e *env) string {
+	t.Helper()
+	srv := httptest.NewServer(e.node.g.Handler(gateway.Listener{Port: 8000}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// saying is an upstream answering every request with word.
+func saying(t *testing.T, word string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, word) }))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// withPlugin is a document routing / to upstream with one datakit plugin
+// on its service (config in YAML flow style; "" for none).
+func withPlugin(upstream, pluginConfig string) string {
+	doc := "_format_version: \"3.0\"\nservices:\n  - name: s\n    url: " + upstream + "\n    routes: [{name: r, paths: [\"/\"]}]\n"
+	if pluginConfig != "" {
+		doc += "    plugins:\n      - name: datakit\n        config: " + pluginConfig + "\n"
+	}
+	return doc
+}
+
+// TestT36InvalidConfigNeverReplacesValid: while clients use v1, documents
+// that fail decoding, validation, compilation or the size cap are posted
+// with ?flatten_errors=1. Each is refused (400 code 14 with per-entity
+// flattened errors, or 413), GET /config still returns v1, and every client
+// request was answered by v1.
+func TestT36InvalidConfigNeverReplacesValid(t *testing.T) {
+	v1, v2 := saying(t, "v1"), saying(t, "v2")
+	e := newEnv(t, withPlugin(v1, `{nodes: [{name: A, type: static, values: {a: 1}}]}`), func(o *admin.Options) { o.MaxBodySize = 1 << 20 })
+	proxy := proxyOf(t, e)
+	before := configState(t, e)
+
+	many := make([]string, 2_000)
+	for i := range many {
+		many[i] = fmt.Sprintf("{name: N%d, type: static, values: {a: 1}}", i)
+	}
+	tests := []struct {
+		name, doc string
+		status    int
+		// entity is the entity_type flattened_errors must name; "" wants
+		// none (the document did not parse).
+		entity string
+	}{
+		{"T23 forbidden jq builtin", withPlugin(v2, `{nodes: [{name: J, type: jq, jq: "input"}]}`), 400, "plugin"},
+		{"T23 jq include", withPlugin(v2, `{nodes: [{name: J, type: jq, jq: 'include "x"; .'}]}`), 400, "plugin"},
+		{"T27 cycle", withPlugin(v2, `{nodes: [{name: A, type: jq, jq: ".", input: B}, {name: B, type: jq, jq: ".", input: A}]}`), 400, "plugin"},
+		{"T27 unknown node type", withPlugin(v2, `{nodes: [{name: A, type: nope}]}`), 400, "plugin"},
+		{"T27 reserved name", withPlugin(v2, `{nodes: [{name: request, type: static, values: {a: 1}}]}`), 400, "plugin"},
+		{"T27 call without url", withPlugin(v2, `{nodes: [{name: C, type: call}]}`), 400, "plugin"},
+		{"T27 2 000 nodes", withPlugin(v2, "{nodes: ["+strings.Join(many, ", ")+"]}"), 400, "plugin"},
+		{"invalid service", "_format_version: \"3.0\"\nservices:\n  - name: s\n    url: " + v2 + "\n    retries: -1\n    routes: [{name: r, paths: [\"/\"]}]\n", 400, "service"},
+		{"T35 billion laughs", billionLaughs, 400, ""},
+		{"T35 duplicate keys", withPlugin(v2, "") + "services: []\n", 400, ""},
+		{"oversized", withPlugin(v2, "") + strings.Repeat("#", 1<<20), 413, ""},
+	}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var served, failed atomic.Int64
+	var firstFailure atomic.Value
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Timeout: 10 * time.Second}
+			defer client.CloseIdleConnections()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Get(proxy + "/")
+				var body []byte
+				if err == nil {
+					body, err = io.ReadAll(resp.Body)
+					resp.Body.Close()
+				}
+				if err != nil || resp.StatusCode != 200 || string(body) != "v1" {
+					failed.Add(1)
+					firstFailure.CompareAndSwap(nil, fmt.Sprintf("%v %v %q", err, resp, body))
+					continue
+				}
+				served.Add(1)
+			}
+		}()
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := e.do(t, req{method: http.MethodPost, path: "/config?flatten_errors=1", body: tc.doc, header: map[string]string{"Content-Type": "application/yaml"}})
+			if w.Code != tc.status {
+				t.Fatalf("POST /config %s = %d %.400s, want %d", tc.name, w.Code, w.Body, tc.status)
+			}
+			if tc.status != 400 {
+				return
+			}
+			var got struct {
+				Code      int `json:"code"`
+				Flattened []struct {
+					EntityType string `json:"entity_type"`
+					Errors     []struct {
+						Message string `json:"message"`
+					} `json:"errors"`
+				} `json:"flattened_errors"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || got.Code != 14 {
+				t.Fatalf("POST /config %s = %.400s (%v), want code 14", tc.name, w.Body, err)
+			}
+			switch {
+			case tc.entity == "" && len(got.Flattened) != 0:
+				t.Errorf("POST /config %s: flattened_errors %+v for a document that did not parse", tc.name, got.Flattened)
+			case tc.entity != "" && (len(got.Flattened) == 0 || got.Flattened[0].EntityType != tc.entity || len(got.Flattened[0].Errors) == 0):
+				t.Errorf("POST /config %s: flattened_errors %+v, want %s errors", tc.name, got.Flattened, tc.entity)
+			}
+		})
+	}
+	close(stop)
+	wg.Wait()
+	if after := configState(t, e); after != before {
+		t.Errorf("configuration changed by refused documents:\n%s\nwas\n%s", after, before)
+	}
+	if failed.Load() != 0 || served.Load() == 0 {
+		t.Errorf("clients: %d answered by v1, %d otherwise (first: %v)", served.Load(), failed.Load(), firstFailure.Load())
+	}
+	t.Logf("clients: %d requests answered by v1 during %d refused loads", served.Load(), len(tests))
+}
+
+// TestT37IdempotentReload: posting the running document again with
+// ?check_hash=1 is 304 without loading anything: the same hash, the same
+// snapshot (pointer), the same load time. A changed document, or the same
+// one without check_hash, loads.
+func TestT37IdempotentReload(t *testing.T) {
+	e := newEnv(t, "", nil)
+	doc := readFile(t, "testdata/kong.yml")
+	y := map[string]string{"Content-Type": "text/yaml"}
+	post := func(path, body string) *httptest.ResponseRecorder {
+		return e.do(t, req{method: http.MethodPost, path: path, body: body, header: y})
+	}
+	if w := post("/config?check_hash=1", doc); w.Code != 201 {
+		t.Fatalf("first POST /config?check_hash=1 = %d %s, want 201", w.Code, w.Body)
+	}
+	snap, loads := e.node.g.Snapshot(), e.node.loads
+	status := e.do(t, req{path: "/status"}).Body.String()
+	for _, flag := range []string{"1", "true", "on", "yes"} {
+		w := post("/config?check_hash="+flag, doc)
+		if w.Code != 304 || w.Body.Len() != 0 {
+			t.Errorf("POST /config?check_hash=%s unchanged = %d %q, want 304 without body", flag, w.Code, w.Body)
+		}
+	}
+	if got := e.node.g.Snapshot(); got != snap || got.LoadedAt() != snap.LoadedAt() || e.node.loads != loads {
+		t.Errorf("after 304s: snapshot %p (was %p), %d loads (was %d); want nothing loaded", got, snap, e.node.loads, loads)
+	}
+	if got := e.do(t, req{path: "/status"}).Body.String(); got != status {
+		t.Errorf("GET /status after 304s = %s, want %s", got, status)
+	}
+	// A changed document loads, with a new hash.
+	if w := post("/config?check_hash=1", doc+"# changed\n"); w.Code != 201 {
+		t.Errorf("POST /config?check_hash=1 changed = %d, want 201", w.Code)
+	}
+	changed := e.node.g.Snapshot()
+	if changed == snap || changed.Hash() == snap.Hash() {
+		t.Errorf("a changed document kept snapshot %p hash %s", changed, changed.Hash())
+	}
+	// Without check_hash the same text loads again.
+	if w := post("/config", doc+"# changed\n"); w.Code != 201 || e.node.g.Snapshot() == changed {
+		t.Errorf("POST /config again without check_hash = %d; want 201 and a new snapshot", w.Code)
 	}
 }
