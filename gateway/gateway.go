@@ -51,6 +51,9 @@ type Gateway struct {
 	server   string
 	// via10, via11 and via2 are this hop's Via entry per client protocol.
 	via10, via11, via2 string
+	// streams are the upgraded connections and event streams a shutdown
+	// ends.
+	streams streams
 }
 
 // New returns a gateway without a snapshot: every request gets 404 until

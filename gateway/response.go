@@ -29,6 +29,7 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		g.proxiedHeaders(ex, resp)
 		g.headerFilter(ex)
 		resp.Header["X-Kong-Request-Id"] = ex.value(ex.requestID)
+		g.streams.track(resp)
 		return nil
 	}
 	if err := g.responsePhase(ex, resp); err != nil {
@@ -52,6 +53,7 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		g.proxiedHeaders(ex, resp)
 	}
 	resp.Header["X-Kong-Request-Id"] = ex.value(ex.requestID)
+	g.streams.track(resp)
 	return nil
 }
 

@@ -102,6 +102,11 @@ func (s *Server) Start() error {
 		srv := &http.Server{Handler: handler, ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
 			IdleTimeout: s.opts.IdleTimeout, MaxHeaderBytes: s.opts.MaxHeaderBytes,
 			ErrorLog: slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelDebug)}
+		if b.proxy {
+			// Shutdown does not wait for hijacked connections nor end
+			// streams; the hook ends them and Drain waits (§10.2).
+			srv.RegisterOnShutdown(s.g.streams.closeAll)
+		}
 		if b.addr.TLS != nil {
 			srv.TLSConfig = b.addr.TLS
 			ln = tls.NewListener(ln, b.addr.TLS)
@@ -159,8 +164,10 @@ func (s *Server) SetConfigError(err error) {
 }
 
 // Drain stops the node gracefully (gateway.md §10.2): readiness turns 503,
-// requests keep being served for DrainDelay, then listeners close and
-// in-flight requests get up to DrainTimeout to finish.
+// requests keep being served for DrainDelay, then listeners close,
+// upgraded connections and event streams are told to end, and in-flight
+// requests get up to DrainTimeout to finish. What is still running then is
+// closed and counted: the error says how many requests were aborted.
 func (s *Server) Drain(ctx context.Context) error {
 	s.draining.Store(true)
 	select {
@@ -169,28 +176,47 @@ func (s *Server) Drain(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.DrainTimeout)
 	defer cancel()
-	var errs []error
 	var wg sync.WaitGroup
-	var mu sync.Mutex
+	var timedOut atomic.Bool
 	for _, srv := range s.servers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Shutdown(ctx); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-				_ = srv.Close()
+			if srv.Shutdown(ctx) != nil {
+				timedOut.Store(true)
 			}
 		}()
 	}
 	wg.Wait()
-	s.wg.Wait()
-	if len(errs) > 0 {
-		s.opts.Logger.Warn("drain timeout: in-flight requests aborted", "requests", s.g.inflight.Load())
-		return errors.Join(errs...)
+	// Shutdown does not wait for the handlers of hijacked connections.
+	if !s.waitIdle(ctx) {
+		timedOut.Store(true)
 	}
-	return nil
+	var err error
+	if timedOut.Load() {
+		err = fmt.Errorf("drain timeout: %d requests aborted", s.g.inflight.Load())
+		s.opts.Logger.Warn(err.Error())
+		s.closeAll()
+	}
+	s.wg.Wait()
+	return err
+}
+
+// drainPoll is how often waitIdle looks at the in-flight count.
+const drainPoll = 10 * time.Millisecond
+
+// waitIdle waits until no proxy request is in flight, or ctx ends (false).
+func (s *Server) waitIdle(ctx context.Context) bool {
+	tick := time.NewTicker(drainPoll)
+	defer tick.Stop()
+	for s.g.inflight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+	return true
 }
 
 // Close stops everything at once.

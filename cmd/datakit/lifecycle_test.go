@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -30,11 +32,23 @@ func startNode(t *testing.T, file string, extra ...string) (proxy, status string
 // (proxy, status, admin) go to addrs when non-nil.
 func startNodeWith(t *testing.T, overrides []string, addrs *[]string) (proxy, status string, exit <-chan int) {
 	t.Helper()
+	a, exit := startNodeLogging(t, overrides, io.Discard)
+	if addrs != nil {
+		*addrs = a
+	}
+	return "http://" + a[0], "http://" + a[1], exit
+}
+
+// startNodeLogging runs a node with these settings, its log going to w, and
+// returns its bound addresses (proxy, status, admin) once they are bound.
+// The node runs until the test signals the process.
+func startNodeLogging(t *testing.T, overrides []string, w io.Writer) (addrs []string, exit <-chan int) {
+	t.Helper()
 	st, err := settings.Load(settings.LoadOptions{SearchPaths: []string{}, Overrides: overrides})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := newNode(st, newLogger(st, io.Discard))
+	n, err := newNode(st, newLogger(st, w))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,14 +57,11 @@ func startNodeWith(t *testing.T, overrides []string, addrs *[]string) (proxy, st
 	go func() { done <- n.run(context.Background(), func(a []string) { bound <- a }) }()
 	select {
 	case a := <-bound:
-		if addrs != nil {
-			*addrs = a
-		}
-		return "http://" + a[0], "http://" + a[1], done
+		return a, done
 	case code := <-done:
 		t.Fatalf("node exited with %d before it was ready", code)
 	}
-	return "", "", nil
+	return nil, nil
 }
 
 func upstreamSaying(t *testing.T, word string, delay time.Duration) string {
@@ -148,37 +159,150 @@ func TestT46ReloadWithoutDroppingConnections(t *testing.T) {
 	}
 }
 
-// TestT44GracefulShutdownDrains: on SIGTERM readiness turns 503 at once, the request in
-// flight completes, and the node exits 0.
-func TestT44GracefulShutdownDrains(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "kong.yml")
-	slow := upstreamSaying(t, "done", 300*time.Millisecond)
-	if err := os.WriteFile(file, []byte(kongYML(slow)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	proxy, status, exit := startNode(t, file, "drain_delay=200ms", "drain_timeout=5s")
-	if code, _, _ := fetch(status + "/status/ready"); code != 200 {
-		t.Fatalf("ready before drain = %d", code)
-	}
-	inflight := make(chan string, 1)
-	go func() {
-		code, body, err := fetch(proxy + "/")
-		if err != nil || code != 200 {
-			inflight <- "failed"
-			return
+// gatedUpstream answers after delay; arrived receives one value per request
+// as it arrives, so a test knows what is in flight.
+func gatedUpstream(t *testing.T, delay time.Duration) (url string, arrived <-chan struct{}) {
+	t.Helper()
+	ch := make(chan struct{}, 1000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ch <- struct{}{}
+		select {
+		case <-time.After(delay):
+			_, _ = io.WriteString(w, "done")
+		case <-r.Context().Done():
 		}
-		inflight <- body
-	}()
-	time.Sleep(50 * time.Millisecond) // the request is at the upstream
-	signalSelf(t, syscall.SIGTERM)
-	time.Sleep(50 * time.Millisecond)
-	if code, body, _ := fetch(status + "/status/ready"); code != 503 || !strings.Contains(body, "draining") {
-		t.Errorf("ready while draining = %d %s, want 503 draining", code, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, ch
+}
+
+// receive waits for n values from ch, failing after 10 s.
+func receive(t *testing.T, ch <-chan struct{}, n int) {
+	t.Helper()
+	for range n {
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("fewer than %d requests reached the upstream within 10 s", n)
+		}
 	}
-	if got := <-inflight; got != "done" {
-		t.Errorf("in-flight request = %q, want it completed", got)
+}
+
+// freshGet sends one request on a new connection.
+func freshGet(url string) (int, string, error) {
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, "", err
 	}
-	if code := <-exit; code != 0 {
-		t.Errorf("exit status = %d, want 0", code)
-	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// TestT44GracefulShutdownDrains: on SIGTERM readiness turns 503 at once, new
+// connections are served for drain_delay and refused after it, every
+// accepted request completes with 200, and the node exits 0. With requests
+// outlasting drain_timeout they are aborted, counted in `drain timeout: N
+// requests aborted`, and the node still exits 0. The catalogue's 2 s are
+// scaled to 1 s and its 50 clients to 20 to keep the test short.
+func TestT44GracefulShutdownDrains(t *testing.T) {
+	t.Run("drain", func(t *testing.T) {
+		const delay, clients = time.Second, 20
+		file := filepath.Join(t.TempDir(), "kong.yml")
+		slow, arrived := gatedUpstream(t, delay)
+		if err := os.WriteFile(file, []byte(kongYML(slow)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		logs := &syncBuffer{}
+		addrs, exit := startNodeLogging(t, []string{"database=off", "declarative_config=" + file, "proxy_listen=127.0.0.1:0",
+			"status_listen=127.0.0.1:0", "admin_listen=127.0.0.1:0", "drain_delay=" + delay.String(), "drain_timeout=10s"}, logs)
+		proxy, status := "http://"+addrs[0], "http://"+addrs[1]
+		if code, _, _ := fetch(status + "/status/ready"); code != 200 {
+			t.Fatalf("ready before drain = %d", code)
+		}
+		results := make(chan string, clients+1)
+		get := func() {
+			code, body, err := freshGet(proxy + "/")
+			results <- fmt.Sprintf("%d %s %v", code, body, err)
+		}
+		for range clients {
+			go get()
+		}
+		receive(t, arrived, clients)
+		signalSelf(t, syscall.SIGTERM)
+		sent := time.Now()
+		waitFor(t, func() bool {
+			code, body, _ := fetch(status + "/status/ready")
+			return code == 503 && strings.Contains(body, "draining")
+		})
+		t.Logf("/status/ready turned 503 %v after SIGTERM", time.Since(sent).Round(time.Millisecond))
+		// Within drain_delay a new connection is still served.
+		if time.Since(sent) > delay/2 {
+			t.Fatalf("readiness took %v, over half of drain_delay: cannot check serving during the delay", time.Since(sent))
+		}
+		go get()
+		receive(t, arrived, 1)
+		// After it, connections are refused.
+		refused := func() bool {
+			c, err := net.DialTimeout("tcp", addrs[0], time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err != nil
+		}
+		waitFor(t, refused)
+		if at := time.Since(sent); at < delay-100*time.Millisecond {
+			t.Errorf("connections refused %v after SIGTERM, before drain_delay %v", at, delay)
+		}
+		for range clients + 1 {
+			if got := <-results; got != "200 done <nil>" {
+				t.Errorf("accepted request = %s, want 200 done", got)
+			}
+		}
+		if code := <-exit; code != 0 {
+			t.Errorf("exit status = %d, want 0", code)
+		}
+		if strings.Contains(logs.String(), "drain timeout") {
+			t.Errorf("log reports a drain timeout:\n%s", logs)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		const inflight, drainTimeout = 3, time.Second
+		file := filepath.Join(t.TempDir(), "kong.yml")
+		hang, arrived := gatedUpstream(t, time.Minute)
+		if err := os.WriteFile(file, []byte(kongYML(hang)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		logs := &syncBuffer{}
+		addrs, exit := startNodeLogging(t, []string{"database=off", "declarative_config=" + file, "proxy_listen=127.0.0.1:0",
+			"status_listen=127.0.0.1:0", "admin_listen=127.0.0.1:0", "drain_timeout=" + drainTimeout.String()}, logs)
+		failed := make(chan error, inflight)
+		for range inflight {
+			go func() {
+				_, _, err := freshGet("http://" + addrs[0] + "/")
+				failed <- err
+			}()
+		}
+		receive(t, arrived, inflight)
+		signalSelf(t, syscall.SIGTERM)
+		sent := time.Now()
+		select {
+		case code := <-exit:
+			if code != 0 {
+				t.Errorf("exit status = %d, want 0", code)
+			}
+		case <-time.After(drainTimeout + 5*time.Second):
+			t.Fatalf("node still running %v after SIGTERM with drain_timeout %v", time.Since(sent), drainTimeout)
+		}
+		t.Logf("exited %v after SIGTERM (drain_timeout %v)", time.Since(sent).Round(time.Millisecond), drainTimeout)
+		for range inflight {
+			if err := <-failed; err == nil {
+				t.Errorf("a request outlasting drain_timeout completed; want it aborted")
+			}
+		}
+		if want := fmt.Sprintf("drain timeout: %d requests aborted", inflight); !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	})
 }
