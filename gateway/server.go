@@ -74,17 +74,18 @@ func (s *Server) Start() error {
 		addr    ListenAddr
 		handler http.Handler
 		proxy   bool
+		admin   bool
 	}
 	var binds []bind
 	for _, a := range s.opts.Proxy {
-		binds = append(binds, bind{a, nil, true})
+		binds = append(binds, bind{a, nil, true, false})
 	}
 	for _, a := range s.opts.Status {
-		binds = append(binds, bind{a, s.statusHandler(), false})
+		binds = append(binds, bind{a, s.statusHandler(), false, false})
 	}
 	if s.opts.AdminHandler != nil {
 		for _, a := range s.opts.Admin {
-			binds = append(binds, bind{a, s.opts.AdminHandler, false})
+			binds = append(binds, bind{a, s.opts.AdminHandler, false, true})
 		}
 	}
 	for _, b := range binds {
@@ -107,6 +108,9 @@ func (s *Server) Start() error {
 			// streams; the hook ends them and Drain waits (§10.2).
 			srv.RegisterOnShutdown(s.g.streams.closeAll)
 		}
+		// net/http answers "OPTIONS *" itself, before any handler: the
+		// Admin API's token check must see every request (§4.1).
+		srv.DisableGeneralOptionsHandler = b.admin
 		if b.addr.TLS != nil {
 			srv.TLSConfig = b.addr.TLS
 			ln = tls.NewListener(ln, b.addr.TLS)

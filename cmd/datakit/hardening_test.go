@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/datakit-gateway/datakit/gateway/settings"
 )
 
 // Hardening catalogue cases (spec/hardening.md §3.3, §3.4) run against a
@@ -155,5 +157,149 @@ func TestT45HijackedAndStreamingConnections(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "drain timeout") {
 		t.Errorf("log reports aborted requests:\n%s", logs)
+	}
+}
+
+// TestT32AdminBinding: the Admin API binds loopback by default; a
+// non-loopback admin_listen without admin_token stops start-up with
+// gateway.md's one-line message and exit status 1, unless
+// admin_allow_remote_without_token = on or a token is set. With a token,
+// a running node answers 401 to a missing, wrong or wrong-length token on
+// every path, "OPTIONS *" included. The accepted non-loopback starts run
+// with --check, which does all of start-up but bind: the tests bind
+// nothing beyond 127.0.0.1.
+func TestT32AdminBinding(t *testing.T) {
+	st, err := settings.Load(settings.LoadOptions{SearchPaths: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.AdminListen) != 1 || st.AdminListen[0].Address() != "127.0.0.1:8001" || !st.AdminListen[0].IsLoopback() {
+		t.Errorf("default admin_listen = %v, want 127.0.0.1:8001 only", st.AdminListen)
+	}
+
+	const token = "0123456789abcdef-token"
+	base := []string{"serve", "--database", "off", "--proxy-listen", "127.0.0.1:0", "--status-listen", "127.0.0.1:0"}
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{"any address without token", []string{"--admin-listen", "0.0.0.0:0"}, 1, "",
+			"admin_listen 0.0.0.0:0 is not a loopback address: set admin_token, or admin_allow_remote_without_token = on to accept the risk\n"},
+		{"ipv6 any address without token", []string{"--admin-listen", "[::]:0"}, 1, "",
+			"admin_listen [::]:0 is not a loopback address: set admin_token, or admin_allow_remote_without_token = on to accept the risk\n"},
+		{"one of two non-loopback", []string{"--admin-listen", "127.0.0.1:0, 192.0.2.1:0", "--check"}, 1, "",
+			"admin_listen 192.0.2.1:0 is not a loopback address: set admin_token, or admin_allow_remote_without_token = on to accept the risk\n"},
+		{"opt-in", []string{"--admin-listen", "0.0.0.0:0", "--set", "admin_allow_remote_without_token=on", "--check"}, 0, "configuration OK\n", ""},
+		{"token", []string{"--admin-listen", "0.0.0.0:0", "--set", "admin_token=" + token, "--check"}, 0, "configuration OK\n", ""},
+		{"short token", []string{"--admin-listen", "0.0.0.0:0", "--set", "admin_token=short", "--check"}, 1, "", "admin_token"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, append(base, tc.args...)...)
+			if code != tc.code || stdout != tc.stdout || !strings.Contains(stderr, tc.stderr) ||
+				(tc.code == 1 && strings.Count(stderr, "\n") != 1) {
+				t.Errorf("datakit %v = %d %q %q, want %d %q and one line with %q", tc.args, code, stdout, stderr, tc.code, tc.stdout, tc.stderr)
+			}
+		})
+	}
+
+	n := startTestNode(t, "database=off", "admin_token="+token)
+	adminAddr := strings.TrimPrefix(n.admin, "http://")
+	const unauth = `{"message":"Invalid credentials. Token or User credentials required"}`
+	for _, line := range []string{"GET /", "GET /nope", "POST /config", "OPTIONS *", "OPTIONS /services", "TRACE /"} {
+		for _, h := range []string{"", "Kong-Admin-Token: wrong\r\n", "Kong-Admin-Token: " + token[:len(token)-1] + "\r\n",
+			"Kong-Admin-Token: " + token + "x\r\n", "Kong-Admin-Token: " + strings.ToUpper(token) + "\r\n"} {
+			code, body := rawHTTP(t, adminAddr, line+" HTTP/1.1\r\nHost: localhost\r\n"+h+"Content-Length: 0\r\nConnection: close\r\n\r\n")
+			if code != 401 || body != unauth {
+				t.Errorf("%s with %q = %d %s, want 401", line, h, code, body)
+			}
+		}
+	}
+	if code, _ := rawHTTP(t, adminAddr, "GET / HTTP/1.1\r\nHost: localhost\r\nKong-Admin-Token: "+token+"\r\nConnection: close\r\n\r\n"); code != 200 {
+		t.Errorf("GET / with the token = %d, want 200", code)
+	}
+}
+
+// rawHTTP sends one request exactly as written and reads the response.
+func rawHTTP(t *testing.T, addr, request string) (int, string) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("%q: %v", request, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestT47Overload: beyond max_inflight_requests the proxy answers 503 with
+// Retry-After: 1 at once, without reaching the upstream, and serves again
+// when the load is gone. (The load half, at twice the capacity, is
+// scripts/hardening/t47-*.sh.)
+func TestT47Overload(t *testing.T) {
+	const limit = 4
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 100)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer up.Close()
+	n := startTestNode(t, "database=off", fmt.Sprintf("max_inflight_requests=%d", limit),
+		"declarative_config_string="+kongYML(up.URL))
+	held := make(chan string, limit)
+	for range limit {
+		go func() {
+			code, body, err := freshGet(n.proxy + "/")
+			held <- fmt.Sprintf("%d %s %v", code, body, err)
+		}()
+	}
+	receive(t, arrived, limit)
+	var slowest time.Duration
+	for i := range 20 {
+		start := time.Now()
+		code, h, body, err := call("GET", n.proxy+"/", nil)
+		took := time.Since(start)
+		slowest = max(slowest, took)
+		if err != nil || code != 503 || h.Get("Retry-After") != "1" {
+			t.Errorf("request %d over the limit = %d Retry-After %q %s (%v), want 503 with Retry-After: 1", i, code, h.Get("Retry-After"), body, err)
+		}
+		// The spec's bound is 10 ms; 1 s leaves room for a loaded machine.
+		if took > time.Second {
+			t.Errorf("request %d over the limit took %v", i, took)
+		}
+	}
+	t.Logf("excess requests refused in at most %v", slowest.Round(time.Microsecond))
+	select {
+	case <-arrived:
+		t.Error("a request over the limit reached the upstream")
+	default:
+	}
+	close(release)
+	for range limit {
+		if got := <-held; got != "200 ok <nil>" {
+			t.Errorf("request within the limit = %s, want 200 ok", got)
+		}
+	}
+	for i := range 2 * limit {
+		if code, body, err := fetch(n.proxy + "/"); code != 200 || body != "ok" {
+			t.Errorf("request %d after the load = %d %q %v, want 200: recovered", i, code, body, err)
+		}
 	}
 }
