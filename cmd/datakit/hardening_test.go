@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -302,4 +303,100 @@ func TestT47Overload(t *testing.T) {
 			t.Errorf("request %d after the load = %d %q %v, want 200: recovered", i, code, body, err)
 		}
 	}
+}
+
+// versionFake is fake A or B of T38: GET /ver answers {"ver":"<ver>"};
+// anything else answers "<name>:<X-Ver request header>".
+func versionFake(t *testing.T, name, ver string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ver" {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"ver":%q}`, ver)
+			return
+		}
+		fmt.Fprintf(w, "%s:%s", name, r.Header.Get("X-Ver"))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// versionDoc proxies / to fake, with a datakit graph that calls fake's
+// /ver and sends the answer upstream as X-Ver.
+func versionDoc(fake string) string {
+	return `_format_version: "3.0"
+services:
+  - name: s
+    url: ` + fake + `
+    routes: [{name: r, paths: ["/"]}]
+    plugins:
+      - name: datakit
+        config:
+          nodes:
+            - {name: VER, type: call, url: "` + fake + `/ver"}
+            - {name: HDR, type: jq, input: VER.body, output: service_request.headers, jq: '{"X-Ver": .ver}'}
+`
+}
+
+// TestT38AtomicSwapUnderLoad: 8 clients send requests while v1 (graph and
+// upstream on fake A) and v2 (on fake B) replace each other through the
+// Admin API. A request runs on one snapshot: its graph's call and its
+// upstream are the same fake ("A:1" or "B:2", never "B:1"); no request
+// fails. The catalogue's 20 s and 100 flips are bounded here to 8 s.
+func TestT38AtomicSwapUnderLoad(t *testing.T) {
+	const clients, flips, budget = 8, 100, 8 * time.Second
+	v1, v2 := versionDoc(versionFake(t, "A", "1")), versionDoc(versionFake(t, "B", "2"))
+	n := startTestNode(t, "database=off", "declarative_config_string="+v1)
+
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var mu sync.Mutex
+	answers := map[string]int{}
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := newKeepAliveClient()
+			defer c.CloseIdleConnections()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := c.Get(n.proxy + "/")
+				answer := fmt.Sprint(err)
+				if err == nil {
+					b, err := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					answer = fmt.Sprintf("%d %s %v", resp.StatusCode, b, err)
+				}
+				mu.Lock()
+				answers[answer]++
+				mu.Unlock()
+			}
+		}()
+	}
+	deadline := time.Now().Add(budget)
+	done := 0
+	for ; done < flips && time.Now().Before(deadline); done++ {
+		doc := v2
+		if done%2 == 1 {
+			doc = v1
+		}
+		mustCall(t, 201, "POST", n.admin+"/config", map[string]any{"config": doc})
+	}
+	close(stop)
+	wg.Wait()
+	total := 0
+	for answer, count := range answers {
+		total += count
+		if answer != "200 A:1 <nil>" && answer != "200 B:2 <nil>" {
+			t.Errorf("%d responses %q: not a whole v1 or v2", count, answer)
+		}
+	}
+	if answers["200 A:1 <nil>"] == 0 || answers["200 B:2 <nil>"] == 0 || done < 20 {
+		t.Errorf("%d flips; answers %v: want both versions served across at least 20 flips", done, answers)
+	}
+	t.Logf("%d flips; %d responses: %v", done, total, answers)
 }

@@ -95,61 +95,116 @@ func fetch(url string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
-// TestT46ReloadWithoutDroppingConnections: SIGHUP swaps the configuration while clients keep
-// sending requests; none fails, and the new configuration takes over.
+// keepAliveClient is one client on one kept-alive connection; dials counts
+// the connections it had to open.
+type keepAliveClient struct {
+	*http.Client
+	dials atomic.Int64
+}
+
+func newKeepAliveClient() *keepAliveClient {
+	c := &keepAliveClient{}
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	c.Client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c.dials.Add(1)
+			return d.DialContext(ctx, network, addr)
+		}}}
+	return c
+}
+
+// TestT46ReloadWithoutDroppingConnections: 16 keep-alive clients send
+// requests while the configuration reloads 60 times, alternately through
+// the Admin API (POST /config) and SIGHUP. No request fails, every client
+// keeps the one connection it opened, the reloaded configurations take
+// over, and a refused reload (a broken file) keeps the running one. (The
+// load half, 100 clients under wrk, is scripts/hardening/t46-*.sh.)
 func TestT46ReloadWithoutDroppingConnections(t *testing.T) {
+	const clients, reloads = 16, 60
 	file := filepath.Join(t.TempDir(), "kong.yml")
 	a, b := upstreamSaying(t, "A", 0), upstreamSaying(t, "B", 0)
 	if err := os.WriteFile(file, []byte(kongYML(a)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	proxy, _, exit := startNode(t, file)
+	var addrs []string
+	proxy, _, exit := startNodeWith(t, []string{"database=off", "declarative_config=" + file, "proxy_listen=127.0.0.1:0",
+		"status_listen=127.0.0.1:0", "admin_listen=127.0.0.1:0", "log_level=error"}, &addrs)
+	adminURL := "http://" + addrs[2]
 
-	var failed, sawB atomic.Int64
+	var failed, answered atomic.Int64
+	var firstFailure atomic.Value
+	seen := [2]atomic.Int64{} // answers by A, by B
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
-	for range 4 {
+	pool := make([]*keepAliveClient, clients)
+	for i := range pool {
+		pool[i] = newKeepAliveClient()
 		wg.Add(1)
-		go func() {
+		go func(c *keepAliveClient) {
 			defer wg.Done()
-			for i := 0; i < 2000; i++ {
+			defer c.CloseIdleConnections()
+			for {
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				code, body, err := fetch(proxy + "/")
-				switch {
-				case err != nil || code != 200 || (body != "A" && body != "B"):
-					failed.Add(1)
-				case body == "B":
-					sawB.Add(1)
+				resp, err := c.Get(proxy + "/")
+				var body []byte
+				if err == nil {
+					body, err = io.ReadAll(resp.Body)
+					resp.Body.Close()
 				}
+				switch {
+				case err != nil || resp.StatusCode != 200 || (string(body) != "A" && string(body) != "B"):
+					failed.Add(1)
+					firstFailure.CompareAndSwap(nil, fmt.Sprintf("%v %q", err, body))
+				case string(body) == "A":
+					seen[0].Add(1)
+				default:
+					seen[1].Add(1)
+				}
+				answered.Add(1)
 			}
-		}()
+		}(pool[i])
 	}
-	for i := range 10 {
+	for i := range reloads {
 		target := a
 		if i%2 == 0 {
 			target = b
 		}
-		if err := os.WriteFile(file, []byte(kongYML(target)), 0o644); err != nil {
-			t.Fatal(err)
+		if i%4 < 2 {
+			mustCall(t, 201, "POST", adminURL+"/config", map[string]any{"config": kongYML(target)})
+		} else {
+			if err := os.WriteFile(file, []byte(kongYML(target)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			signalSelf(t, syscall.SIGHUP)
 		}
-		signalSelf(t, syscall.SIGHUP)
-		time.Sleep(20 * time.Millisecond) // let requests flow between reloads
+		// Let requests flow between reloads: each configuration serves some.
+		for n := answered.Load(); answered.Load() < n+clients; {
+			time.Sleep(time.Millisecond)
+		}
 	}
 	// A broken file is refused and the running configuration stays.
 	if err := os.WriteFile(file, []byte("_format_version: \"3.0\"\nservices: [{name: s}]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	signalSelf(t, syscall.SIGHUP)
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(50 * time.Millisecond)
 	close(stop)
 	wg.Wait()
-	if failed.Load() != 0 || sawB.Load() == 0 {
-		t.Errorf("during reloads: %d failed requests, %d answered by the new configuration", failed.Load(), sawB.Load())
+	if failed.Load() != 0 || seen[0].Load() == 0 || seen[1].Load() == 0 {
+		t.Errorf("during %d reloads: %d failed requests (first: %v); %d answered by A, %d by B",
+			reloads, failed.Load(), firstFailure.Load(), seen[0].Load(), seen[1].Load())
 	}
+	for i, c := range pool {
+		if n := c.dials.Load(); n != 1 {
+			t.Errorf("client %d opened %d connections, want 1: reloads must not close connections", i, n)
+		}
+	}
+	t.Logf("%d requests on %d connections across %d reloads", answered.Load(), clients, reloads)
 	if code, _, err := fetch(proxy + "/"); err != nil || code != 200 {
 		t.Errorf("after a refused reload: %d %v, want the old configuration serving", code, err)
 	}
