@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"context"
 	"crypto/sha1"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -13,7 +15,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,7 +26,11 @@ import (
 	"testing"
 	"time"
 
+	"modernc.org/sqlite"
+
+	"github.com/datakit-gateway/datakit/gateway/config"
 	"github.com/datakit-gateway/datakit/gateway/settings"
+	"github.com/datakit-gateway/datakit/gateway/store"
 )
 
 // Hardening catalogue cases (spec/hardening.md §3.3, §3.4) run against a
@@ -595,4 +603,217 @@ func testConcurrentWriters(t *testing.T, c *http.Client, adminURL string) {
 	waitFor(t, func() bool { return revisionOf(adminURL) >= last })
 	t.Logf("%d writes from %d goroutines in %v (%.0f/s); revisions %d…%d", len(all), writers, took.Round(time.Millisecond),
 		float64(len(all))/took.Seconds(), base+1, last)
+}
+
+// sqliteTestPragmas are per-connection pragmas set on the SQLite files the
+// tests name (path → pragmas): max_page_count and query_only apply to a
+// connection, not to the file, so one connection hook sets them as each of
+// the store's connections opens.
+var (
+	sqliteTestPragmas  sync.Map
+	registerSQLiteHook sync.Once
+)
+
+// setSQLitePragmas runs pragmas on every connection opened to path from now
+// until the test ends.
+func setSQLitePragmas(t *testing.T, path string, pragmas ...string) {
+	registerSQLiteHook.Do(func() {
+		sqlite.RegisterConnectionHook(func(conn sqlite.ExecQuerierContext, dsn string) error {
+			file, _, _ := strings.Cut(dsn, "?")
+			v, ok := sqliteTestPragmas.Load(file)
+			if !ok {
+				return nil
+			}
+			for _, p := range v.([]string) {
+				if _, err := conn.ExecContext(context.Background(), "PRAGMA "+p, nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	sqliteTestPragmas.Store(path, pragmas)
+	t.Cleanup(func() { sqliteTestPragmas.Delete(path) })
+}
+
+// storeWithService creates a SQLite store at path holding a service routed
+// at / to upstream, and returns the file's page count.
+func storeWithService(t *testing.T, path, upstream string) int {
+	t.Helper()
+	ctx := context.Background()
+	s, err := store.OpenSQLite(ctx, store.SQLiteOptions{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, err := config.LoadDeclarative([]byte(kongYML(upstream)), config.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Import(ctx, ents); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var pages int
+	if err := db.QueryRow("PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	return pages
+}
+
+// storeWithConsumers creates a SQLite store at path holding n consumers
+// with 2 KiB custom_ids.
+func storeWithConsumers(t *testing.T, path string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := store.OpenSQLite(ctx, store.SQLiteOptions{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close() //nolint:errcheck // test setup
+	var doc strings.Builder
+	doc.WriteString("_format_version: \"3.0\"\nconsumers:\n")
+	for i := range n {
+		fmt.Fprintf(&doc, "  - {username: u%d, custom_id: c%d%s}\n", i, i, strings.Repeat("z", 2048))
+	}
+	ents, err := config.LoadDeclarative([]byte(doc.String()), config.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Import(ctx, ents); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fillUntilRefused writes consumers with 2 KiB custom_ids until a write is
+// refused with 503, at most limit writes; it returns the acknowledged names
+// and the refusal's body.
+func fillUntilRefused(t *testing.T, adminURL string, limit int) (acked []string, refusal string) {
+	t.Helper()
+	pad := strings.Repeat("x", 2048)
+	for i := range limit {
+		name := fmt.Sprintf("fill-%d", i)
+		code, _, body, err := call("POST", adminURL+"/consumers", map[string]any{"username": name, "custom_id": name + pad})
+		switch {
+		case err != nil:
+			t.Fatalf("POST /consumers %s: %v", name, err)
+		case code == 201:
+			acked = append(acked, name)
+		case code == 503:
+			return acked, string(body)
+		default:
+			t.Fatalf("POST /consumers %s = %d %.300s, want 201 until the store is full, then 503", name, code, body)
+		}
+	}
+	t.Fatalf("%d writes accepted: the store never filled up", limit)
+	return nil, ""
+}
+
+// checkStorageRefusal: after a 503, what was acknowledged is stored, the
+// proxy serves the previous configuration, readiness holds, further writes
+// are refused the same way, and the node's snapshot is the last committed
+// revision.
+func checkStorageRefusal(t *testing.T, n *testNode, acked []string, refusal, want string) {
+	t.Helper()
+	if !jsonEq(refusal, `{"message":"`+want+`"}`) {
+		t.Errorf("refused write = %s, want 503 %q", refusal, want)
+	}
+	for _, name := range acked {
+		mustCall(t, 200, "GET", n.admin+"/consumers/"+name, nil)
+	}
+	if got := len(listAll(t, n.admin, "consumers")); got != len(acked) {
+		t.Errorf("%d consumers stored, want the %d acknowledged", got, len(acked))
+	}
+	for i := range 3 {
+		if code, body, err := fetch(n.proxy + "/"); code != 200 || body != "previous" {
+			t.Errorf("proxy request %d after the refusal = %d %q %v, want the previous configuration", i, code, body, err)
+		}
+	}
+	if code, _, _ := fetch(n.status + "/status/ready"); code != 200 {
+		t.Errorf("/status/ready after the refusal = %d, want 200", code)
+	}
+	code, _, body, err := call("POST", n.admin+"/consumers", map[string]any{"username": "after", "custom_id": strings.Repeat("y", 4096)})
+	if err != nil || code != 503 || !jsonEq(string(body), `{"message":"`+want+`"}`) {
+		t.Errorf("a write after the refusal = %d %.300s %v, want 503 %q", code, body, err, want)
+	}
+}
+
+func jsonEq(a, b string) bool {
+	var x, y any
+	return json.Unmarshal([]byte(a), &x) == nil && json.Unmarshal([]byte(b), &y) == nil && reflect.DeepEqual(x, y)
+}
+
+// TestT43DiskFullOrReadOnlyStore: a SQLite store that cannot grow (PRAGMA
+// max_page_count; a full 1 MiB tmpfs) or cannot be written (query_only)
+// refuses writes with 503 `storage unavailable: …` while what was committed
+// stays stored and served; a `config export` into a full tmpfs leaves no
+// file. The tmpfs cases need mount(2) and are skipped where it is not
+// permitted.
+func TestT43DiskFullOrReadOnlyStore(t *testing.T) {
+	up := upstreamSaying(t, "previous", 0)
+	t.Run("max_page_count", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "datakit.db")
+		pages := storeWithService(t, path, up)
+		setSQLitePragmas(t, path, fmt.Sprintf("max_page_count = %d", pages+20))
+		n := startTestNode(t, "database=sqlite", "sqlite_path="+path)
+		acked, refusal := fillUntilRefused(t, n.admin, 200)
+		checkStorageRefusal(t, n, acked, refusal, "storage unavailable: disk full")
+		t.Logf("%d writes acknowledged before the store was full", len(acked))
+		n.stop()
+		checkQuickCheck(t, path)
+	})
+	t.Run("read-only", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "datakit.db")
+		storeWithService(t, path, up)
+		setSQLitePragmas(t, path, "query_only = 1")
+		n := startTestNode(t, "database=sqlite", "sqlite_path="+path)
+		acked, refusal := fillUntilRefused(t, n.admin, 1)
+		checkStorageRefusal(t, n, acked, refusal, "storage unavailable: read-only database")
+	})
+	t.Run("tmpfs", func(t *testing.T) {
+		dir := mountTmpfs(t, "1m")
+		path := filepath.Join(dir, "datakit.db")
+		storeWithService(t, path, up)
+		n := startTestNode(t, "database=sqlite", "sqlite_path="+path)
+		acked, refusal := fillUntilRefused(t, n.admin, 1000)
+		checkStorageRefusal(t, n, acked, refusal, "storage unavailable: disk full")
+		t.Logf("%d writes acknowledged before the 1 MiB tmpfs was full", len(acked))
+		n.stop()
+		checkQuickCheck(t, path)
+
+		// An export larger than a 1 MiB tmpfs fails and leaves nothing.
+		big := filepath.Join(t.TempDir(), "big.db")
+		storeWithConsumers(t, big, 600)
+		out := mountTmpfs(t, "1m")
+		target := filepath.Join(out, "kong.yml")
+		code, _, stderr := runCLI(t, "config", "export", "--set", "sqlite_path="+big, target)
+		if code != 1 || !strings.Contains(stderr, "no space left on device") {
+			t.Errorf("config export into a full tmpfs = %d %q, want 1 and ENOSPC", code, stderr)
+		}
+		if entries, err := os.ReadDir(out); err != nil || len(entries) != 0 {
+			t.Errorf("after the failed export the tmpfs holds %v (%v), want nothing", entries, err)
+		}
+	})
+}
+
+// mountTmpfs mounts a tmpfs of size on a fresh directory until the test
+// ends, or skips the test where mounting is not permitted.
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("mount -t tmpfs not permitted here (%v: %s); skipping the tmpfs case", err, bytes.TrimSpace(out))
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", dir, err, out)
+		}
+	})
+	return dir
 }

@@ -72,7 +72,7 @@ func OpenPostgres(ctx context.Context, opts PostgresOptions) (Store, error) {
 	d := &pgDialect{db: db, connConfig: cfg.ConnConfig, schema: opts.Schema}
 	release := func() error { pool.Close(); return nil }
 	s := newSQLStore(d, db, db, opts.Now, opts.PollInterval, opts.Logger, release)
-	if err := migrate(ctx, d, s.now); err != nil {
+	if err := migrate(ctx, d, d.db, s.now); err != nil {
 		s.Close() //nolint:errcheck // the migration error is the one to report
 		return nil, fmt.Errorf("postgres %s:%d/%s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
 	}

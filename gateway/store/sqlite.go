@@ -72,7 +72,7 @@ func OpenSQLite(ctx context.Context, opts SQLiteOptions) (Store, error) {
 		s.Close() //nolint:errcheck // the check's error is the one to report
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if err := migrate(ctx, d, s.now); err != nil {
+	if err := migrate(ctx, d, d.db, s.now); err != nil {
 		s.Close() //nolint:errcheck // the migration error is the one to report
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
