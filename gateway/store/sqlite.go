@@ -67,7 +67,7 @@ func OpenSQLite(ctx context.Context, opts SQLiteOptions) (Store, error) {
 	reader.SetMaxOpenConns(4)
 	d := &sqliteDialect{db: writer}
 	release := func() error { return unlock() }
-	s := newSQLStore(d, writer, reader, opts.Now, opts.PollInterval, opts.Logger, release)
+	s := newSQLStore(d, writer, reader, opts.Now, opts.PollInterval, 0, opts.Logger, release)
 	if err := d.quickCheck(ctx); err != nil {
 		s.Close() //nolint:errcheck // the check's error is the one to report
 		return nil, fmt.Errorf("%s: %w", path, err)
