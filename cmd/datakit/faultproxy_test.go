@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -21,8 +22,11 @@ type faultProxy struct {
 	ln      net.Listener // nil while refusing
 	mode    faultMode
 	latency time.Duration
-	conns   map[*faultPair]struct{}
-	wg      sync.WaitGroup
+	// cutListen drops what the server sends on connections that issued
+	// LISTEN: notifications are lost, queries still pass.
+	cutListen bool
+	conns     map[*faultPair]struct{}
+	wg        sync.WaitGroup
 }
 
 type faultMode int
@@ -39,6 +43,7 @@ const (
 type faultPair struct {
 	client, server net.Conn // server is nil until dialled
 	dropped        bool     // saw a black hole: the stream is broken
+	listens        bool     // the client sent LISTEN
 }
 
 // newFaultProxy proxies a fresh 127.0.0.1 port to target until the test
@@ -112,9 +117,13 @@ func (p *faultProxy) pump(pair *faultPair, src, dst net.Conn) {
 				if mode == faultBlackHole {
 					pair.dropped = true
 				}
+				if src == pair.client && bytes.Contains(buf[:n], []byte("LISTEN ")) {
+					pair.listens = true
+				}
+				cut := p.cutListen && pair.listens && src == pair.server
 				p.mu.Unlock()
 				switch {
-				case mode == faultBlackHole || dst == nil:
+				case mode == faultBlackHole || dst == nil || cut:
 					continue
 				case mode == faultLatency:
 					time.Sleep(latency)
@@ -185,6 +194,13 @@ func (p *faultProxy) set(mode faultMode, latency time.Duration) {
 		p.serve(l)
 		p.mu.Unlock()
 	}
+}
+
+// setCutListen starts or stops dropping notifications.
+func (p *faultProxy) setCutListen(cut bool) {
+	p.mu.Lock()
+	p.cutListen = cut
+	p.mu.Unlock()
 }
 
 func (p *faultProxy) close() {
