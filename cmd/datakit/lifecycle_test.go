@@ -19,15 +19,6 @@ import (
 	"github.com/datakit-gateway/datakit/gateway/settings"
 )
 
-// startNode runs a DB-less node from a declarative file until the test sends
-// it a signal; it returns the proxy and status base URLs and the exit status
-// channel.
-func startNode(t *testing.T, file string, extra ...string) (proxy, status string, exit <-chan int) {
-	t.Helper()
-	return startNodeWith(t, append([]string{"database=off", "declarative_config=" + file, "proxy_listen=127.0.0.1:0",
-		"status_listen=127.0.0.1:0", "admin_listen=127.0.0.1:0", "log_level=error"}, extra...), nil)
-}
-
 // startNodeWith runs a node with these settings; all its bound addresses
 // (proxy, status, admin) go to addrs when non-nil.
 func startNodeWith(t *testing.T, overrides []string, addrs *[]string) (proxy, status string, exit <-chan int) {
