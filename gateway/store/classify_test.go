@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // TestClassify feeds the dialects real driver errors: the store's own
@@ -77,4 +79,19 @@ func TestClassify(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestClassifyRefusedLogin: a connect the server refuses (here: a role
+// that does not exist, SQLSTATE 28000) is an unreachable database for the
+// node, not an unexpected error (hardening T41).
+func TestClassifyRefusedLogin(t *testing.T) {
+	_, database := testDatabase(t)
+	ctx := context.Background()
+	_, err := pgx.Connect(ctx, pgAdminDSN("datakit_no_such_role_"+randomHex(4), database))
+	if err == nil {
+		t.Fatal("connecting as a role that does not exist succeeded")
+	}
+	if got := (&pgDialect{}).classify(err); !errors.Is(got, ErrUnavailable) {
+		t.Errorf("classify(%v) = %v, want ErrUnavailable", err, got)
+	}
 }

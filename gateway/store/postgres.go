@@ -234,6 +234,12 @@ func (*pgDialect) classify(err error) error {
 	if err == nil || errors.Is(err, ErrUnavailable) {
 		return err
 	}
+	// A failed connect, whatever the server said (a refused login too),
+	// leaves the node without its database.
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
@@ -250,11 +256,8 @@ func (*pgDialect) classify(err error) error {
 		}
 		return err
 	}
-	var (
-		connErr *pgconn.ConnectError
-		netErr  net.Error
-	)
-	if errors.As(err, &connErr) || errors.As(err, &netErr) || pgconn.Timeout(err) ||
+	var netErr net.Error
+	if errors.As(err, &netErr) || pgconn.Timeout(err) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, driver.ErrBadConn) {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
