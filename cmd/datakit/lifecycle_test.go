@@ -250,13 +250,14 @@ func freshGet(url string) (int, string, error) {
 // connections are served for drain_delay and refused after it, every
 // accepted request completes with 200, and the node exits 0. With requests
 // outlasting drain_timeout they are aborted, counted in `drain timeout: N
-// requests aborted`, and the node still exits 0. The catalogue's 2 s are
-// scaled to 1 s and its 50 clients to 20 to keep the test short.
+// requests aborted`, and the node still exits 0. drain_delay is the
+// catalogue's 2 s; the upstream takes 1 s instead of 2 and 20 clients
+// stand for its 50, to keep the test short.
 func TestT44GracefulShutdownDrains(t *testing.T) {
 	t.Run("drain", func(t *testing.T) {
-		const delay, clients = time.Second, 20
+		const delay, slowness, clients = 2 * time.Second, time.Second, 20
 		file := filepath.Join(t.TempDir(), "kong.yml")
-		slow, arrived := gatedUpstream(t, delay)
+		slow, arrived := gatedUpstream(t, slowness)
 		if err := os.WriteFile(file, []byte(kongYML(slow)), 0o644); err != nil {
 			t.Fatal(err)
 		}
