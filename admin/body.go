@@ -8,6 +8,8 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+
+	"github.com/datakit-gateway/datakit/gateway/config"
 )
 
 // maxMultipartMemory bounds multipart parsing; the body is already capped
@@ -98,9 +100,15 @@ func (a *api) decodeEntity(r *http.Request, c *collection) (map[string]any, erro
 
 // jsonObject decodes a JSON document that must be an object: nil without an
 // error when it is valid JSON of another kind, errBadJSON when it is not JSON.
+// Duplicate keys, invalid UTF-8 and hostile nesting are errBadJSON too
+// (hardening §2.10): encoding/json would keep the last duplicate silently,
+// so what the Admin API stored could differ from what a reviewer read.
 func jsonObject(data []byte) (map[string]any, error) {
-	var v any
-	if err := json.Unmarshal(data, &v); err != nil {
+	if !json.Valid(data) {
+		return nil, errBadJSON
+	}
+	v, err := config.ParseDocument(data, config.DefaultLimits())
+	if err != nil {
 		return nil, errBadJSON
 	}
 	m, _ := v.(map[string]any)

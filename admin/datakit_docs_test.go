@@ -57,7 +57,7 @@ const docsThirdPartyAuth = `{
 // TestDatakitDocsExample posts the docs' body verbatim globally, under a
 // Service and under a Route, and reads each plugin back.
 func TestDatakitDocsExample(t *testing.T) {
-	e := newDBEnv(t)
+	e := newDBEnv(t, nil)
 	svc := e.call(t, "POST", "/services", `{"name":"example-service","url":"http://httpbin.test/anything"}`, 201)
 	e.call(t, "POST", "/services/example-service/routes", `{"name":"example-route","paths":["/anything"]}`, 201)
 

@@ -241,19 +241,6 @@ func TestConfigRoundTrip(t *testing.T) {
 	if a, b := withoutUpdatedAt(src.do(t, req{path: "/config"}).Body.String()), withoutUpdatedAt(dst.do(t, req{path: "/config"}).Body.String()); a != b {
 		t.Errorf("GET /config after round trip =\n%s\nwant\n%s", b, a)
 	}
-	// The same text again with check_hash: unchanged.
-	w = dst.do(t, req{method: http.MethodPost, path: "/config?check_hash=1", body: got.Config, header: map[string]string{"Content-Type": "text/yaml"}})
-	if w.Code != 304 || w.Body.Len() != 0 {
-		t.Errorf("POST /config?check_hash=1 unchanged = %d %q, want 304", w.Code, w.Body)
-	}
-	if dst.node.loads != 1 {
-		t.Errorf("loads = %d, want 1 (304 loads nothing)", dst.node.loads)
-	}
-	// Without check_hash it loads again.
-	w = dst.do(t, req{method: http.MethodPost, path: "/config", body: got.Config, header: map[string]string{"Content-Type": "text/yaml"}})
-	if w.Code != 201 {
-		t.Errorf("POST /config again = %d", w.Code)
-	}
 }
 
 func TestConfigBodies(t *testing.T) {
@@ -336,14 +323,6 @@ func TestConfigErrors(t *testing.T) {
 	})
 	if after := configState(t, e); after != before {
 		t.Errorf("configuration changed by failed POST /config:\n%s\nwas\n%s", after, before)
-	}
-}
-
-func TestConfigTooLarge(t *testing.T) {
-	e := newEnv(t, "", func(o *admin.Options) { o.MaxBodySize = 32 })
-	w := e.do(t, req{method: http.MethodPost, path: "/config", body: strings.Repeat("#", 33), header: map[string]string{"Content-Type": "text/yaml"}})
-	if w.Code != 413 || !jsonEqual(t, w.Body.String(), `{"message":"Payload too large"}`) {
-		t.Errorf("POST /config too large = %d %s", w.Code, w.Body)
 	}
 }
 

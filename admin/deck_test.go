@@ -127,7 +127,7 @@ var deckDiff = []deckCall{
 // SQLite, the calls decK makes for ping, an initial sync (dump of the empty
 // gateway, defaults, writes), then dump and diff of the result.
 func TestDeckCallSequence(t *testing.T) {
-	e := newDBEnv(t)
+	e := newDBEnv(t, nil)
 	var seq []deckCall
 	seq = append(seq, deckPing...)
 	seq = append(seq, deckDump(false)...)
@@ -220,7 +220,7 @@ func TestDeckUnimplementedKinds(t *testing.T) {
 	for _, mode := range []string{"off", "sqlite"} {
 		e := newEnv(t, "", nil)
 		if mode == "sqlite" {
-			e = newDBEnv(t)
+			e = newDBEnv(t, nil)
 		}
 		for _, k := range kinds {
 			run(t, e, []behaviour{

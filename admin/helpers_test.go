@@ -86,6 +86,8 @@ func newPlugins() *gateway.Plugins {
 type env struct {
 	h    http.Handler
 	node *gwNode
+	// store is the datastore of a DB-mode env (newDBEnv); nil DB-less.
+	store admin.Store
 }
 
 // newEnv starts a DB-less Admin API; doc, when not empty, is loaded first.

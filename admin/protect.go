@@ -132,12 +132,12 @@ func (a *api) readBody(w http.ResponseWriter, r *http.Request) (*requestBody, er
 	if err != nil {
 		return nil, errUnsupportedMedia
 	}
+	// YAML is read here on every path so an unknown path is 404 whatever
+	// the type (hardening T34); handlers other than /config refuse it
+	// (decodeBody).
 	switch mt {
-	case "application/json", "application/x-www-form-urlencoded", "multipart/form-data":
-	case "application/yaml", "text/yaml", "application/x-yaml":
-		if r.URL.Path != "/config" {
-			return nil, errUnsupportedMedia
-		}
+	case "application/json", "application/x-www-form-urlencoded", "multipart/form-data",
+		"application/yaml", "text/yaml", "application/x-yaml":
 	default:
 		return nil, errUnsupportedMedia
 	}

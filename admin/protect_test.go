@@ -88,7 +88,11 @@ func TestProtectionWithoutToken(t *testing.T) {
 	}
 }
 
-func TestProtectionWithToken(t *testing.T) {
+// TestT32AdminAuthentication: with admin_token every request needs the
+// token, checked before routing and before the body is read: a missing,
+// wrong or wrong-length token gets 401 on known and unknown paths alike
+// (hardening T32; the start-up half is in cmd/datakit).
+func TestT32AdminAuthentication(t *testing.T) {
 	e := newEnv(t, "", func(o *admin.Options) {
 		o.AdminToken = "s3cr3t-t0ken-value"
 		o.GUIOrigins = []string{guiOrigin}
@@ -101,6 +105,19 @@ func TestProtectionWithToken(t *testing.T) {
 		{name: "no token", req: req{path: "/"}, status: 401, body: unauthBody},
 		{name: "wrong token", req: req{path: "/", header: map[string]string{"Kong-Admin-Token": "s3cr3t-t0ken-valuE"}}, status: 401, body: unauthBody},
 		{name: "no token unknown path", req: req{path: "/nope"}, status: 401, body: unauthBody},
+		{name: "wrong token unknown path", req: req{path: "/nope", header: map[string]string{"Kong-Admin-Token": "s3cr3t-t0ken-valuX"}}, status: 401, body: unauthBody},
+		{name: "empty token", req: req{path: "/", header: map[string]string{"Kong-Admin-Token": ""}}, status: 401, body: unauthBody},
+		{name: "shorter token", req: req{path: "/", header: map[string]string{"Kong-Admin-Token": "s3cr3t"}}, status: 401, body: unauthBody},
+		{name: "prefix of token", req: req{path: "/", header: map[string]string{"Kong-Admin-Token": "s3cr3t-t0ken-valu"}}, status: 401, body: unauthBody},
+		{name: "longer token", req: req{path: "/", header: map[string]string{"Kong-Admin-Token": "s3cr3t-t0ken-value-and-more"}}, status: 401, body: unauthBody},
+		{name: "token with whitespace", req: req{path: "/", header: map[string]string{"Kong-Admin-Token": "s3cr3t-t0ken-value "}}, status: 401, body: unauthBody},
+		{name: "token in another header", req: req{path: "/", header: map[string]string{"Authorization": "Bearer s3cr3t-t0ken-value"}}, status: 401, body: unauthBody},
+		{name: "wrong token write", req: req{method: http.MethodPost, path: "/config", body: "_format_version: \"3.0\"\n",
+			header: map[string]string{"Kong-Admin-Token": "nope", "Content-Type": "application/yaml"}}, status: 401, body: unauthBody},
+		{name: "wrong token before body checks", req: req{method: http.MethodPost, path: "/services", body: "x",
+			header: map[string]string{"Content-Type": "text/plain"}}, status: 401, body: unauthBody},
+		{name: "wrong token options", req: req{method: http.MethodOptions, path: "/services"}, status: 401, body: unauthBody},
+		{name: "token unknown path", req: req{path: "/nope", header: tok(map[string]string{})}, status: 404, body: notFound},
 		{name: "token", req: req{path: "/endpoints", header: tok(map[string]string{})}, status: 200},
 		{name: "token skips host check", req: req{path: "/endpoints", header: tok(map[string]string{"Host": "gw.example.com"})}, status: 200},
 		{name: "browser form write with token", req: req{method: http.MethodPost, path: "/schemas/plugins/validate",

@@ -81,7 +81,7 @@ func flattenDefaults(fields []any) map[string]any {
 // from a schema are what the Admin API stores for an entity created without
 // them: a decK diff right after a sync then finds nothing to change.
 func TestEntitySchemaDefaultsMatchStore(t *testing.T) {
-	e := newDBEnv(t)
+	e := newDBEnv(t, nil)
 	e.call(t, "POST", "/upstreams", `{"name":"up.internal"}`, 201)
 	cases := []struct{ entity, create, path string }{
 		{"services", `{"name":"s","host":"s.test"}`, "/services"},
@@ -118,7 +118,7 @@ func TestEntitySchemaEndpoints(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			e := newEnv(t, "", nil)
 			if mode == "sqlite" {
-				e = newDBEnv(t)
+				e = newDBEnv(t, nil)
 			}
 			js := map[string]string{"Content-Type": "application/json"}
 			run(t, e, []behaviour{

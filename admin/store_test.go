@@ -12,18 +12,24 @@ import (
 	"github.com/datakit-gateway/datakit/gateway/store"
 )
 
-// newDBEnv starts an Admin API in sqlite mode over a real SQLite store.
-func newDBEnv(t *testing.T) *env {
+// newDBEnv starts an Admin API in sqlite mode over a real SQLite store;
+// mod, when not nil, changes the options further.
+func newDBEnv(t *testing.T, mod func(*admin.Options)) *env {
 	t.Helper()
 	st, err := store.OpenSQLite(context.Background(), store.SQLiteOptions{Path: filepath.Join(t.TempDir(), "datakit.db")})
 	if err != nil {
 		t.Fatalf("OpenSQLite = %v", err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	return newEnv(t, "", func(o *admin.Options) {
+	e := newEnv(t, "", func(o *admin.Options) {
 		o.Database = "sqlite"
 		o.Store = st
+		if mod != nil {
+			mod(o)
+		}
 	})
+	e.store = st
+	return e
 }
 
 // call sends a request and checks its status; it returns the decoded body.
@@ -61,7 +67,7 @@ func want(t *testing.T, what string, got any, wantJSON string) {
 }
 
 func TestStoreServicesCRUD(t *testing.T) {
-	e := newDBEnv(t)
+	e := newDBEnv(t, nil)
 	svc := e.call(t, "POST", "/services", `{"name":"billing","url":"http://billing.test:8080/v1","tags":["a"]}`, 201)
 	want(t, "created service", []any{svc["host"], svc["port"], svc["path"], svc["protocol"], svc["retries"]},
 		`["billing.test",8080,"/v1","http",5]`)
@@ -116,7 +122,7 @@ func TestStoreServicesCRUD(t *testing.T) {
 }
 
 func TestStoreNestedAndReferences(t *testing.T) {
-	e := newDBEnv(t)
+	e := newDBEnv(t, nil)
 	svc := e.call(t, "POST", "/services", `{"name":"billing","host":"billing.test"}`, 201)
 	e.call(t, "POST", "/services", `{"name":"orders","host":"orders.test"}`, 201)
 	route := e.call(t, "POST", "/services/billing/routes", `{"name":"r1","paths":["/b"],"service":{"name":"orders"}}`, 201)
@@ -152,7 +158,7 @@ func TestStoreNestedAndReferences(t *testing.T) {
 }
 
 func TestStorePlugins(t *testing.T) {
-	e := newDBEnv(t)
+	e := newDBEnv(t, nil)
 	e.call(t, "POST", "/services", `{"name":"billing","host":"billing.test"}`, 201)
 	p := e.call(t, "POST", "/services/billing/plugins", validPlugin, 201)
 	want(t, "plugin", []any{p["name"], p["enabled"], p["protocols"]}, `["datakit",true,["grpc","grpcs","http","https"]]`)
@@ -174,7 +180,7 @@ func TestStorePlugins(t *testing.T) {
 }
 
 func TestStoreConsumersAndTargets(t *testing.T) {
-	e := newDBEnv(t)
+	e := newDBEnv(t, nil)
 	e.call(t, "POST", "/consumers", `{"username":"alice","custom_id":"007"}`, 201)
 	if got := list(t, e, "/consumers?custom_id=007"); len(got.Data) != 1 {
 		t.Errorf("custom_id filter = %+v", got)

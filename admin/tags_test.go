@@ -16,7 +16,7 @@ func TestTags(t *testing.T) {
 			if mode == "off" {
 				e = newEnv(t, doc, nil)
 			} else {
-				e = newDBEnv(t)
+				e = newDBEnv(t, nil)
 				svc := e.call(t, "POST", "/services", `{"name":"billing","host":"b.test","tags":["team-a","prod"]}`, 201)
 				e.call(t, "POST", "/services", `{"name":"orders","host":"o.test","tags":["team-b"]}`, 201)
 				e.call(t, "POST", "/routes", `{"name":"billing-api","paths":["/billing"],"tags":["team-a"],"service":{"id":"`+svc["id"].(string)+`"}}`, 201)

@@ -62,6 +62,9 @@ type Gateway struct {
 	// onSwap runs after every swap (a Server binding TLS listeners that
 	// wait for a certificate).
 	onSwap atomic.Pointer[func()]
+	// streams are the upgraded connections and event streams a shutdown
+	// ends.
+	streams streams
 }
 
 // New returns a gateway without a snapshot: every request gets 404 until

@@ -29,6 +29,7 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		g.proxiedHeaders(ex, resp)
 		g.headerFilter(ex)
 		g.requestIDHeader(ex, resp.Header)
+		g.streams.track(resp)
 		return nil
 	}
 	if err := g.responsePhase(ex, resp); err != nil {
@@ -52,6 +53,7 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		g.proxiedHeaders(ex, resp)
 	}
 	g.requestIDHeader(ex, resp.Header)
+	g.streams.track(resp)
 	return nil
 }
 

@@ -102,20 +102,20 @@ func (s *Server) Start() error {
 			s.bound = append(s.bound, ListenerState{Address: a.Address, SSL: true})
 			continue
 		}
-		if err := s.bind(a, nil); err != nil {
+		if err := s.bind(a, nil, false); err != nil {
 			s.closeAll()
 			return err
 		}
 	}
 	for _, a := range s.opts.Status {
-		if err := s.bind(a, s.statusHandler()); err != nil {
+		if err := s.bind(a, s.statusHandler(), false); err != nil {
 			s.closeAll()
 			return err
 		}
 	}
 	if s.opts.AdminHandler != nil {
 		for _, a := range s.opts.Admin {
-			if err := s.bind(a, s.opts.AdminHandler); err != nil {
+			if err := s.bind(a, s.opts.AdminHandler, true); err != nil {
 				s.closeAll()
 				return err
 			}
@@ -128,9 +128,9 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// bind listens on a and serves handler, or the proxy when handler is nil.
-// s.mu is held.
-func (s *Server) bind(a ListenAddr, handler http.Handler) error {
+// bind listens on a and serves handler, or the proxy when handler is nil;
+// admin marks the Admin API's listeners. s.mu is held.
+func (s *Server) bind(a ListenAddr, handler http.Handler, admin bool) error {
 	ln, err := net.Listen("tcp", a.Address)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", a.Address, err)
@@ -149,7 +149,13 @@ func (s *Server) bind(a ListenAddr, handler http.Handler) error {
 		// Offered only where the TLS config lists h2 (ALPN); never h2c.
 		srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: s.opts.HTTP2MaxConcurrentStreams,
 			MaxReceiveBufferPerStream: 64 << 10, MaxReceiveBufferPerConnection: 1 << 20}
+		// Shutdown does not wait for hijacked connections nor end
+		// streams; the hook ends them and Drain waits (§10.2).
+		srv.RegisterOnShutdown(s.g.streams.closeAll)
 	}
+	// net/http answers "OPTIONS *" itself, before any handler: the Admin
+	// API's token check must see every request (§4.1).
+	srv.DisableGeneralOptionsHandler = admin
 	if a.TLS != nil {
 		srv.TLSConfig = a.TLS
 		ln = tls.NewListener(ln, a.TLS)
@@ -185,7 +191,7 @@ func (s *Server) bindPending() {
 	}
 	left := s.pending[:0]
 	for _, a := range s.pending {
-		if err := s.bind(a, nil); err != nil {
+		if err := s.bind(a, nil, false); err != nil {
 			s.opts.Logger.Error("TLS proxy listener not bound", "address", a.Address, "error", err)
 			left = append(left, a)
 		}
@@ -239,8 +245,10 @@ func (s *Server) SetConfigError(err error) {
 }
 
 // Drain stops the node gracefully (gateway.md §10.2): readiness turns 503,
-// requests keep being served for DrainDelay, then listeners close and
-// in-flight requests get up to DrainTimeout to finish.
+// requests keep being served for DrainDelay, then listeners close,
+// upgraded connections and event streams are told to end, and in-flight
+// requests get up to DrainTimeout to finish. What is still running then is
+// closed and counted: the error says how many requests were aborted.
 func (s *Server) Drain(ctx context.Context) error {
 	s.draining.Store(true)
 	select {
@@ -249,9 +257,8 @@ func (s *Server) Drain(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.DrainTimeout)
 	defer cancel()
-	var errs []error
 	var wg sync.WaitGroup
-	var mu sync.Mutex
+	var timedOut atomic.Bool
 	s.mu.Lock()
 	servers := slices.Clone(s.servers)
 	s.mu.Unlock()
@@ -259,21 +266,43 @@ func (s *Server) Drain(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Shutdown(ctx); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-				_ = srv.Close()
+			if srv.Shutdown(ctx) != nil {
+				timedOut.Store(true)
 			}
 		}()
 	}
 	wg.Wait()
-	s.wg.Wait()
-	if len(errs) > 0 {
-		s.opts.Logger.Warn("drain timeout: in-flight requests aborted", "requests", s.g.inflight.Load())
-		return errors.Join(errs...)
+	// Shutdown does not wait for the handlers of hijacked connections.
+	if !s.waitIdle(ctx) {
+		timedOut.Store(true)
 	}
-	return nil
+	var err error
+	if timedOut.Load() {
+		err = fmt.Errorf("drain timeout: %d requests aborted", s.g.inflight.Load())
+		s.opts.Logger.Warn(err.Error())
+		s.mu.Lock()
+		s.closeAll()
+		s.mu.Unlock()
+	}
+	s.wg.Wait()
+	return err
+}
+
+// drainPoll is how often waitIdle looks at the in-flight count.
+const drainPoll = 10 * time.Millisecond
+
+// waitIdle waits until no proxy request is in flight, or ctx ends (false).
+func (s *Server) waitIdle(ctx context.Context) bool {
+	tick := time.NewTicker(drainPoll)
+	defer tick.Stop()
+	for s.g.inflight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+	return true
 }
 
 // Close stops everything at once.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/datakit-gateway/datakit/gateway/config"
 	"github.com/datakit-gateway/datakit/gateway/settings"
@@ -196,25 +197,37 @@ func configExport(args []string, stdout, stderr io.Writer) int {
 }
 
 // writeNewFile creates file with data; an existing file is an error and is
-// left alone, and a failed write leaves no partial file behind. The mode is
+// left alone, and a failed or killed write never leaves a partial file at
+// the target (hardening §2.10): the data goes to a temporary file in the
+// same directory, is synced, then linked to the target — link(2) never
+// replaces an existing file — and the directory is synced. The mode is
 // 0600: an export holds credentials and private keys.
-func writeNewFile(file string, data []byte) error {
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) // #nosec G304 -- the export file the operator named
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("%s already exists; export never overwrites a file", file)
+func writeNewFile(file string, data []byte) (err error) {
+	dir := filepath.Dir(file)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.Remove(tmp.Name()) }() // gone once linked; on failure, best effort
+	if _, err = tmp.Write(data); err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
+	if err := os.Link(tmp.Name(), file); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%s already exists; export never overwrites a file", file)
+		}
+		return err
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	d, err := os.Open(dir) // #nosec G304 -- the directory of the export file the operator named
 	if err != nil {
-		_ = os.Remove(file) // best effort; the write error is reported
+		return err
 	}
-	return err
+	defer func() { _ = d.Close() }()
+	return d.Sync()
 }

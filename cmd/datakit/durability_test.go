@@ -8,10 +8,14 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"database/sql"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
+	mrand "math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -189,16 +193,38 @@ func tagsOf(e map[string]any) []string {
 
 // testKillDuringWrites streams Admin API writes — consumers (one row) and
 // certificates with two SNIs (three rows) — from 4 clients into a datakit
-// process, SIGKILLs it mid-stream, restarts it and checks that every
-// acknowledged write is there, that every stored entity is complete and
-// was sent by a client, and that the revision counts exactly the writes
-// stored (a revision and its rows commit together).
-func testKillDuringWrites(t *testing.T, serveArgs ...string) {
+// process and SIGKILLs it at a random point, rounds times. After each
+// restart it checks that every acknowledged write is there, that every
+// stored entity is complete and was sent by a client, and that the
+// revision counts exactly the writes stored (a revision and its rows
+// commit together). It returns the last, running process.
+func testKillDuringWrites(t *testing.T, rounds int, serveArgs ...string) *datakitProcess {
 	certPEM, keyPEM := selfSignedPair(t)
+	outcomes := map[string]writeOutcome{} // entity name → outcome, over all rounds
 	p := startDatakitProcess(t, serveArgs...)
+	for round := range rounds {
+		// The kill comes after 1–40 acknowledged writes and a further
+		// 0–10 ms, so it lands anywhere in a write.
+		killAfter := 1 + mrand.IntN(40)
+		delay := time.Duration(mrand.IntN(10_000)) * time.Microsecond
+		nAcked, nUnknown := killDuringWrites(t, p, round, killAfter, delay, certPEM, keyPEM, outcomes)
+		p = startDatakitProcess(t, serveArgs...)
+		stored := checkWrites(t, p, outcomes)
+		t.Logf("round %d: killed %v after %d acknowledged writes; %d acknowledged, %d unanswered in all; %d stored after restart",
+			round, delay, killAfter, nAcked, nUnknown, stored)
+		if t.Failed() {
+			break
+		}
+	}
+	return p
+}
 
+// killDuringWrites runs the writers of one round against p and SIGKILLs p
+// once killAfter writes of this round were acknowledged, plus delay.
+// Outcomes are added to outcomes; it returns the totals over all rounds.
+func killDuringWrites(t *testing.T, p *datakitProcess, round, killAfter int, delay time.Duration, certPEM, keyPEM string,
+	outcomes map[string]writeOutcome) (nAcked, nUnknown int) {
 	var mu sync.Mutex
-	outcomes := map[string]writeOutcome{} // entity name → outcome
 	var ackedCount int
 	var wg sync.WaitGroup
 	for g := range 4 {
@@ -208,9 +234,9 @@ func testKillDuringWrites(t *testing.T, serveArgs ...string) {
 			for k := 0; ; k++ {
 				var code int
 				var err error
-				name := fmt.Sprintf("c%d-%d", g, k) // a consumer
+				name := fmt.Sprintf("c%d-%d-%d", round, g, k) // a consumer
 				if k%2 == 1 {
-					name = fmt.Sprintf("t%d-%d", g, k) // a certificate
+					name = fmt.Sprintf("t%d-%d-%d", round, g, k) // a certificate
 				}
 				if k%2 == 0 {
 					code, _, _, err = call("POST", p.admin+"/consumers",
@@ -241,21 +267,34 @@ func testKillDuringWrites(t *testing.T, serveArgs ...string) {
 		mu.Lock()
 		n := ackedCount
 		mu.Unlock()
-		if n >= 60 {
+		if n >= killAfter {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("only %d writes acknowledged within 15 s\n%s", n, p.stderr())
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
+	time.Sleep(delay)
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = p.wait(t)
 	wg.Wait()
+	for _, o := range outcomes {
+		if o == acked {
+			nAcked++
+		} else {
+			nUnknown++
+		}
+	}
+	return nAcked, nUnknown
+}
 
-	p = startDatakitProcess(t, serveArgs...)
+// checkWrites compares what p stores with the writes' outcomes and returns
+// how many entities are stored.
+func checkWrites(t *testing.T, p *datakitProcess, outcomes map[string]writeOutcome) int {
+	t.Helper()
 	var nAcked, nUnknown int
 	for name, o := range outcomes {
 		if o == unknown {
@@ -308,8 +347,12 @@ func testKillDuringWrites(t *testing.T, serveArgs ...string) {
 	if rev := revisionOf(p.admin); rev != int64(stored) {
 		t.Errorf("configuration revision %d after restart, want %d: one per stored write", rev, stored)
 	}
-	t.Logf("killed after %d acknowledged writes (%d unanswered); %d stored after restart", nAcked, nUnknown, stored)
+	return stored
+}
 
+// stop ends p with SIGTERM and expects a clean exit.
+func (p *datakitProcess) stop(t *testing.T) {
+	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -318,17 +361,106 @@ func testKillDuringWrites(t *testing.T, serveArgs ...string) {
 	}
 }
 
-// TestKillDuringWritesSQLite: acknowledged writes survive SIGKILL
-// (synchronous=FULL), and nothing is half-written.
-func TestKillDuringWritesSQLite(t *testing.T) {
-	testKillDuringWrites(t, "--database", "sqlite", "--sqlite-path", filepath.Join(t.TempDir(), "datakit.db"))
+// TestT40CrashDuringWrite: acknowledged writes survive SIGKILL at random
+// points (SQLite synchronous=FULL; PostgreSQL synchronous_commit) and
+// nothing is half-written; the catalogue's 50 kills are bounded to 8 on
+// SQLite and 4 on PostgreSQL. A second process on a SQLite file in use
+// fails at once; after the kills PRAGMA quick_check is ok; a `config
+// export` killed at random points never leaves a partial file.
+func TestT40CrashDuringWrite(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "datakit.db")
+		p := testKillDuringWrites(t, 8, "--database", "sqlite", "--sqlite-path", path)
+
+		// A second node, an import and an export on the file in use.
+		locked := "database file " + path + " is in use by another datakit process"
+		for _, args := range [][]string{
+			{"serve", "--database", "sqlite", "--sqlite-path", path, "--proxy-listen", "127.0.0.1:0",
+				"--status-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"},
+			{"config", "export", "--set", "sqlite_path=" + path},
+		} {
+			start := time.Now()
+			code, _, stderr := runCLI(t, args...)
+			took := time.Since(start)
+			if code != 1 || !strings.Contains(stderr, locked) {
+				t.Errorf("datakit %s beside a running node = %d %q, want 1 and %q", args[0], code, stderr, locked)
+			}
+			// The spec's bound is 1 s; 3 s still tells "at once" from
+			// waiting out busy_timeout (5 s). It runs in-process: no exec.
+			if took > 3*time.Second {
+				t.Errorf("datakit %s beside a running node took %v to fail", args[0], took)
+			}
+			t.Logf("datakit %s refused in %v", args[0], took.Round(time.Microsecond))
+		}
+		p.stop(t)
+		checkQuickCheck(t, path)
+		testKillDuringExport(t, path)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		var args []string
+		for _, s := range newPGDatabase(t).settings() {
+			args = append(args, "--set", s)
+		}
+		testKillDuringWrites(t, 4, args...).stop(t)
+	})
 }
 
-// TestKillDuringWritesPostgres: the same against PostgreSQL.
-func TestKillDuringWritesPostgres(t *testing.T) {
-	var args []string
-	for _, s := range newPGDatabase(t).settings() {
-		args = append(args, "--set", s)
+// checkQuickCheck runs PRAGMA quick_check on a SQLite file no process uses.
+func checkQuickCheck(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	testKillDuringWrites(t, args...)
+	defer db.Close()
+	var res string
+	if err := db.QueryRow("PRAGMA quick_check").Scan(&res); err != nil || res != "ok" {
+		t.Errorf("PRAGMA quick_check after the kills = %q %v, want ok", res, err)
+	}
+}
+
+// testKillDuringExport SIGKILLs `datakit config export FILE` at random
+// points, 10 times: FILE is then either absent or the whole export, never
+// a part of it.
+func testKillDuringExport(t *testing.T, dbPath string) {
+	dir := t.TempDir()
+	full := filepath.Join(dir, "full.yml")
+	exportArgs := func(file string) []string {
+		return []string{"-test.run=^TestHelperDatakitProcess$", "--", "config", "export", "--set", "sqlite_path=" + dbPath, file}
+	}
+	start := time.Now()
+	ref := exec.Command(os.Args[0], exportArgs(full)...)
+	ref.Env = append(os.Environ(), "DATAKIT_TEST_PROCESS=1")
+	if out, err := ref.CombinedOutput(); err != nil {
+		t.Fatalf("config export: %v\n%s", err, out)
+	}
+	took := time.Since(start)
+	want, err := os.ReadFile(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	absent, whole := 0, 0
+	for i := range 10 {
+		file := filepath.Join(dir, fmt.Sprintf("export-%d.yml", i))
+		cmd := exec.Command(os.Args[0], exportArgs(file)...)
+		cmd.Env = append(os.Environ(), "DATAKIT_TEST_PROCESS=1")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(mrand.Int64N(int64(took))))
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		got, err := os.ReadFile(file)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			absent++
+		case err != nil:
+			t.Fatal(err)
+		case !bytes.Equal(got, want):
+			t.Errorf("kill %d left %s with %d bytes, not the %d-byte export", i, file, len(got), len(want))
+		default:
+			whole++
+		}
+	}
+	t.Logf("export (%d bytes, %v uninterrupted) killed 10 times: %d left no file, %d the whole export", len(want), took.Round(time.Millisecond), absent, whole)
 }

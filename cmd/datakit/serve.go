@@ -455,10 +455,7 @@ func (n *node) drain(sigs <-chan os.Signal) int {
 	go func() { done <- n.server.Drain(ctx) }()
 	for {
 		select {
-		case err := <-done:
-			if err != nil {
-				n.logger.Warn("drain ended with aborted requests", "error", err)
-			}
+		case <-done: // aborted requests were counted and logged by Drain
 			n.logger.Info("stopped")
 			return exitOK
 		case sig := <-sigs:

@@ -26,6 +26,9 @@ var (
 	ErrConstraint = errors.New("constraint violation")
 	// ErrClosed: the Store was closed.
 	ErrClosed = errors.New("store closed")
+	// ErrCorrupt: the SQLite file is damaged (quick_check at open, or
+	// SQLITE_CORRUPT); the store does not open it.
+	ErrCorrupt = errors.New("database file is damaged")
 )
 
 // UniqueError is a unique constraint violation (409, code 5).

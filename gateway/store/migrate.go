@@ -67,12 +67,22 @@ func SchemaVersion() int {
 // the dialect's migration lock, and refuses a database migrated by a newer
 // binary. Several processes may run it at once: the lock makes each
 // migration apply exactly once.
-func migrate(ctx context.Context, d dialect, now func() time.Time) error {
+func migrate(ctx context.Context, d dialect, db querier, now func() time.Time) error {
 	ms, err := loadMigrations()
 	if err != nil {
 		return err
 	}
 	latest := ms[len(ms)-1].version
+	if applied, err := appliedVersions(ctx, db); err == nil {
+		if slices.Max(append(applied, 0)) > latest {
+			return &SchemaVersionError{Database: slices.Max(applied), Supported: latest}
+		}
+		if !slices.ContainsFunc(ms, func(m migration) bool { return !slices.Contains(applied, m.version) }) {
+			// Nothing to apply, so nothing to write: a read-only store
+			// still opens and serves (hardening T43).
+			return nil
+		}
+	}
 	for _, m := range ms {
 		err := d.migrationTx(ctx, func(q querier) error {
 			if _, err := q.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -113,4 +123,23 @@ func migrate(ctx context.Context, d dialect, now func() time.Time) error {
 		}
 	}
 	return nil
+}
+
+// appliedVersions reads schema_migrations without the migration lock; an
+// error (no table yet) sends the caller down the locked path.
+func appliedVersions(ctx context.Context, db querier) ([]int, error) {
+	rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var vs []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		vs = append(vs, v)
+	}
+	return vs, rows.Err()
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -71,8 +72,8 @@ func OpenPostgres(ctx context.Context, opts PostgresOptions) (Store, error) {
 	db := stdlib.OpenDBFromPool(pool)
 	d := &pgDialect{db: db, connConfig: cfg.ConnConfig, schema: opts.Schema}
 	release := func() error { pool.Close(); return nil }
-	s := newSQLStore(d, db, db, opts.Now, opts.PollInterval, opts.Logger, release)
-	if err := migrate(ctx, d, s.now); err != nil {
+	s := newSQLStore(d, db, db, opts.Now, opts.PollInterval, cfg.ConnConfig.ConnectTimeout, opts.Logger, release)
+	if err := migrate(ctx, d, d.db, s.now); err != nil {
 		_ = s.Close() // the migration error is the one to report
 		return nil, fmt.Errorf("postgres %s:%d/%s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
 	}
@@ -123,6 +124,14 @@ func pgConfig(opts PostgresOptions) (*pgxpool.Config, error) {
 	cc := cfg.ConnConfig
 	cc.ConnectTimeout = timeout
 	cc.RuntimeParams["statement_timeout"] = strconv.FormatInt(timeout.Milliseconds(), 10)
+	dial := cc.DialFunc
+	cc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &timeoutConn{Conn: c, timeout: timeout, active: time.Now()}, nil
+	}
 	cc.RuntimeParams["application_name"] = "datakit"
 	if opts.Schema != "" {
 		cc.RuntimeParams["search_path"] = pgx.Identifier{opts.Schema}.Sanitize()
@@ -135,6 +144,86 @@ func quoteDSN(v string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 }
 
+// timeoutConn fails a read that has waited pg_timeout since the
+// connection last sent or received anything, and a write blocked that long.
+// statement_timeout ends slow statements on the server, but not a call
+// whose connection went silent — a black-holed network — and pgx has no
+// read timeout of its own; it even repeats a read that timed out, so the
+// deadline counts from the last activity, not from each read (hardening
+// T41). Deadlines pgx sets itself (context cancellation) still apply when
+// earlier.
+type timeoutConn struct {
+	net.Conn
+	timeout time.Duration
+	mu      sync.Mutex
+	active  time.Time // last byte sent or received
+	read    time.Time // deadlines set through the net.Conn methods
+	write   time.Time
+}
+
+func (c *timeoutConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	d := earliest(c.read, c.active.Add(c.timeout))
+	c.mu.Unlock()
+	if err := c.Conn.SetReadDeadline(d); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.touch()
+	}
+	return n, err
+}
+
+func (c *timeoutConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	d := earliest(c.write, time.Now().Add(c.timeout))
+	c.mu.Unlock()
+	if err := c.Conn.SetWriteDeadline(d); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Write(p)
+	if n > 0 {
+		c.touch()
+	}
+	return n, err
+}
+
+func (c *timeoutConn) touch() {
+	c.mu.Lock()
+	c.active = time.Now()
+	c.mu.Unlock()
+}
+
+// earliest is the earlier of a set deadline (zero: none) and d.
+func earliest(set, d time.Time) time.Time {
+	if !set.IsZero() && set.Before(d) {
+		return set
+	}
+	return d
+}
+
+func (c *timeoutConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.read, c.write = t, t
+	c.mu.Unlock()
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *timeoutConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.read = t
+	c.mu.Unlock()
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *timeoutConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.write = t
+	c.mu.Unlock()
+	return c.Conn.SetWriteDeadline(t)
+}
+
 type pgDialect struct {
 	db         *sql.DB
 	connConfig *pgx.ConnConfig
@@ -145,8 +234,8 @@ func (*pgDialect) classify(err error) error {
 	if err == nil || errors.Is(err, ErrUnavailable) {
 		return err
 	}
-	// A failed connection attempt is an outage whatever the server's
-	// reason (a refused login carries a PgError too).
+	// A failed connect, whatever the server said (a refused login too),
+	// leaves the node without its database.
 	var connErr *pgconn.ConnectError
 	if errors.As(err, &connErr) {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -207,9 +296,12 @@ func (d *pgDialect) migrationTx(ctx context.Context, fn func(q querier) error) e
 }
 
 // listen holds a dedicated connection on LISTEN until ctx ends (nil) or the
-// connection fails (the error).
+// connection fails (the error). It waits for notifications indefinitely,
+// so it dials without timeoutConn.
 func (d *pgDialect) listen(ctx context.Context, notified func(int64), connected func()) error {
-	conn, err := pgx.ConnectConfig(ctx, d.connConfig.Copy())
+	cfg := d.connConfig.Copy()
+	cfg.DialFunc = (&net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 5 * time.Minute}).DialContext
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -48,6 +48,8 @@ type sqlStore struct {
 	now    func() time.Time
 	poll   time.Duration
 	log    *slog.Logger
+	// acquire bounds taking a connection (pg_timeout); zero: unbounded.
+	acquire time.Duration
 
 	hub       hub
 	reachable atomic.Bool
@@ -64,7 +66,7 @@ type sqlStore struct {
 
 var _ Store = (*sqlStore)(nil)
 
-func newSQLStore(d dialect, writer, reader *sql.DB, now func() time.Time, poll time.Duration, log *slog.Logger, release func() error) *sqlStore {
+func newSQLStore(d dialect, writer, reader *sql.DB, now func() time.Time, poll, acquire time.Duration, log *slog.Logger, release func() error) *sqlStore {
 	if now == nil {
 		now = time.Now
 	}
@@ -74,7 +76,7 @@ func newSQLStore(d dialect, writer, reader *sql.DB, now func() time.Time, poll t
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &sqlStore{d: d, writer: writer, reader: reader, now: now, poll: poll, log: log,
+	s := &sqlStore{d: d, writer: writer, reader: reader, now: now, poll: poll, log: log, acquire: acquire,
 		closing: make(chan struct{}), release: release}
 	s.hub.subs = map[*subscriber]struct{}{}
 	s.reachable.Store(true)
@@ -95,6 +97,29 @@ func (s *sqlStore) fail(err error) error {
 
 func (s *sqlStore) Reachable() bool { return s.reachable.Load() }
 
+// conn takes a connection from db within s.acquire. Taking one may ping an
+// idle connection and dial new ones, each bounded by pg_timeout; the bound
+// keeps their sum within it too, so a call on an unreachable database
+// answers within pg_timeout (hardening T41). Statements on the connection
+// are bounded by the dialect (statement_timeout, timeoutConn).
+func (s *sqlStore) conn(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
+	actx := ctx
+	if s.acquire > 0 {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeout(ctx, s.acquire)
+		defer cancel()
+	}
+	c, err := db.Conn(actx)
+	if err != nil {
+		if ctx.Err() == nil && actx.Err() != nil && !errors.Is(err, ErrUnavailable) {
+			s.reachable.Store(false)
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return nil, s.fail(err)
+	}
+	return c, nil
+}
+
 // read runs fn in a read-only transaction.
 func (s *sqlStore) read(ctx context.Context, opts *sql.TxOptions, fn func(r *reader) error) error {
 	select {
@@ -102,7 +127,12 @@ func (s *sqlStore) read(ctx context.Context, opts *sql.TxOptions, fn func(r *rea
 		return ErrClosed
 	default:
 	}
-	tx, err := s.reader.BeginTx(ctx, opts)
+	c, err := s.conn(ctx, s.reader)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	tx, err := c.BeginTx(ctx, opts)
 	if err != nil {
 		return s.fail(err)
 	}
@@ -150,8 +180,13 @@ func (s *sqlStore) List(ctx context.Context, kind Kind, opts ListOptions) (p Pag
 }
 
 func (s *sqlStore) Revision(ctx context.Context) (int64, error) {
+	c, err := s.conn(ctx, s.reader)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
 	var rev int64
-	if err := s.reader.QueryRowContext(ctx, `SELECT revision FROM config_revision WHERE id = 1`).Scan(&rev); err != nil {
+	if err := c.QueryRowContext(ctx, `SELECT revision FROM config_revision WHERE id = 1`).Scan(&rev); err != nil {
 		return 0, s.fail(err)
 	}
 	s.reachable.Store(true)
@@ -164,7 +199,12 @@ func (s *sqlStore) Tx(ctx context.Context, fn func(Tx) error) (int64, error) {
 		return 0, ErrClosed
 	default:
 	}
-	tx, err := s.writer.BeginTx(ctx, nil)
+	c, err := s.conn(ctx, s.writer)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	tx, err := c.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, s.fail(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"modernc.org/sqlite"
@@ -66,8 +67,12 @@ func OpenSQLite(ctx context.Context, opts SQLiteOptions) (Store, error) {
 	reader.SetMaxOpenConns(4)
 	d := &sqliteDialect{db: writer}
 	release := func() error { return unlock() }
-	s := newSQLStore(d, writer, reader, opts.Now, opts.PollInterval, opts.Logger, release)
-	if err := migrate(ctx, d, s.now); err != nil {
+	s := newSQLStore(d, writer, reader, opts.Now, opts.PollInterval, 0, opts.Logger, release)
+	if err := d.quickCheck(ctx); err != nil {
+		_ = s.Close() // the check's error is the one to report
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := migrate(ctx, d, d.db, s.now); err != nil {
 		_ = s.Close() // the migration error is the one to report
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -76,6 +81,33 @@ func OpenSQLite(ctx context.Context, opts SQLiteOptions) (Store, error) {
 
 type sqliteDialect struct {
 	db *sql.DB
+}
+
+// quickCheck runs PRAGMA quick_check (hardening §2.10): a damaged file is
+// refused at start rather than served from or written to.
+func (d *sqliteDialect) quickCheck(ctx context.Context) error {
+	rows, err := d.db.QueryContext(ctx, "PRAGMA quick_check")
+	if err != nil {
+		return fmt.Errorf("quick_check: %w", d.classify(err))
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return fmt.Errorf("quick_check: %w", d.classify(err))
+		}
+		if line != "ok" {
+			problems = append(problems, line)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("quick_check: %w", d.classify(err))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s", ErrCorrupt, strings.Join(problems, "; "))
+	}
+	return nil
 }
 
 func (*sqliteDialect) classify(err error) error {
@@ -90,6 +122,8 @@ func (*sqliteDialect) classify(err error) error {
 		return fmt.Errorf("%w: %w", ErrDiskFull, err)
 	case sqlite3.SQLITE_READONLY:
 		return fmt.Errorf("%w: %w", ErrReadOnly, err)
+	case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return err
 }
