@@ -309,6 +309,11 @@ func readBody(r io.Reader, size, limit int64) ([]byte, error) {
 	return b, err
 }
 
+// clientGone reports whether the client left. Its request's context also
+// ends when net/http reacts to a body read deadline the client let pass; that
+// client is still there and owed a 408.
+func (ex *Exchange) clientGone() bool { return ex.ctx.Err() != nil && !bodyExpired(ex.req.Body) }
+
 // HasBody reports whether the client sent a body.
 func (ex *Exchange) HasBody() bool {
 	return ex.req.ContentLength != 0 && ex.req.Body != nil && ex.req.Body != http.NoBody

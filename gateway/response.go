@@ -192,13 +192,11 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 		return
 	}
 	_, bodyErr := ex.inBody.state()
-	gone := ex.req.Context().Err() != nil
+	gone := ex.clientGone()
 	switch {
-	// A client too slow to send its body is still there: net/http cancels
-	// the request's context when the read deadline fires.
 	case bodyExpired(ex.req.Body), bodyErr != nil && !gone:
 		g.writeError(w, ex, bodyError(ex.req.Body, bodyErr))
-	case gone: // the client went away: nothing to write
+	case gone: // nothing to write
 	default:
 		g.writeError(w, ex, upstreamError(err))
 	}
@@ -243,8 +241,8 @@ func upstreamError(err error) *HTTPError {
 // writeError answers a gateway error in the negotiated format.
 func (g *Gateway) writeError(w http.ResponseWriter, ex *Exchange, err error) {
 	ex.source = "error"
-	if ex.ctx.Err() != nil {
-		return // the client went away: nothing is written, the access log says 499
+	if ex.clientGone() {
+		return // nothing is written, the access log says 499
 	}
 	var re ResponseError
 	if errors.As(err, &re) {
