@@ -219,7 +219,7 @@ func (x *exchange) SetProperty(name string, v any) (any, error) {
 			return nil, fmt.Errorf("invalid target %q", fmt.Sprint(v))
 		}
 		if check := x.inst.plugin.opts.TargetDestination; check != nil {
-			if err := check(host, uint16(port)); err != nil {
+			if err := check(host, uint16(port)); err != nil { // #nosec G115 -- parseTarget bounds port to 1–65535
 				return nil, err
 			}
 		}
