@@ -173,6 +173,53 @@ func (n *jqNode) Run(ctx context.Context, _ *engine.Env, in []any) ([]any, error
 	return []any{v}, nil
 }
 
+// jqLimits are the limits shared by the jq nodes of one kind (one registry)
+// and their errors. Immutable after newJQLimits; slots is the semaphore of
+// datakit_jq_concurrency.
+type jqLimits struct {
+	timeout   time.Duration
+	maxValue  int // bytes of a value built by +, *, join, add
+	maxIndex  int // array index in an assignment path or setpath
+	maxRegex  int // bytes of a regex pattern
+	maxOutput int // estimated bytes of a result
+	maxDepth  int // nesting of a result
+	slots     chan struct{}
+	expired   chan struct{} // closed: Done of a timed-out evalCtx
+
+	// Errors raised inside gojq, which jqError prefixes with "jq: ".
+	errValue, errIndex, errRegex, errPathDepth error
+	// Errors of the node.
+	errTimeout, errOutput, errDepth error
+}
+
+func newJQLimits(d Deps) *jqLimits {
+	d = d.withDefaults()
+	l := &jqLimits{
+		timeout:   d.JQTimeout,
+		maxValue:  clampInt(d.JQMaxValueBytes),
+		maxIndex:  d.JQMaxArrayIndex,
+		maxRegex:  clampInt(d.JQMaxRegexBytes),
+		maxOutput: clampInt(d.JQMaxOutputBytes),
+		maxDepth:  d.JQMaxOutputDepth,
+		slots:     make(chan struct{}, d.JQConcurrency),
+		expired:   make(chan struct{}),
+	}
+	close(l.expired)
+	l.errTimeout = fmt.Errorf("jq filter exceeded time limit of %d ms", l.timeout.Milliseconds())
+	l.errValue = valueLimitError(l.maxValue)
+	l.errIndex = fmt.Errorf("array index exceeds limit of %d", l.maxIndex)
+	l.errRegex = valueLimitError(l.maxRegex)
+	l.errPathDepth = fmt.Errorf("result exceeds depth limit of %d", l.maxDepth)
+	l.errOutput = fmt.Errorf("jq: %w", valueLimitError(l.maxOutput))
+	l.errDepth = fmt.Errorf("jq: %w", l.errPathDepth)
+	return l
+}
+
+func valueLimitError(n int) error { return fmt.Errorf("value exceeds limit of %d bytes", n) }
+
+// clampInt converts a byte count of the settings to int.
+func clampInt(n int64) int { return int(min(n, math.MaxInt)) }
+
 // acquire takes one of the kind's evaluation slots (datakit_jq_concurrency),
 // waiting at most until the evaluation's deadline: the wait is part of it.
 func (l *jqLimits) acquire(ctx context.Context, start time.Time) error {

@@ -2,10 +2,10 @@ package nodes
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/big"
 	"strconv"
-	"time"
 
 	"github.com/itchyny/gojq"
 )
@@ -16,53 +16,6 @@ import (
 // rewritten to call checked operators, and a prelude shadows the builtins
 // that can build large values; each check estimates the result from its
 // operands before anything is allocated.
-
-// jqLimits are the limits shared by the jq nodes of one kind (one registry)
-// and their errors. Immutable after newJQLimits; slots is the semaphore of
-// datakit_jq_concurrency.
-type jqLimits struct {
-	timeout   time.Duration
-	maxValue  int // bytes of a value built by +, *, join, add
-	maxIndex  int // array index in an assignment path or setpath
-	maxRegex  int // bytes of a regex pattern
-	maxOutput int // estimated bytes of a result
-	maxDepth  int // nesting of a result
-	slots     chan struct{}
-	expired   chan struct{} // closed: Done of a timed-out evalCtx
-
-	// Errors raised inside gojq, which jqError prefixes with "jq: ".
-	errValue, errIndex, errRegex, errPathDepth error
-	// Errors of the node.
-	errTimeout, errOutput, errDepth error
-}
-
-func newJQLimits(d Deps) *jqLimits {
-	d = d.withDefaults()
-	l := &jqLimits{
-		timeout:   d.JQTimeout,
-		maxValue:  clampInt(d.JQMaxValueBytes),
-		maxIndex:  d.JQMaxArrayIndex,
-		maxRegex:  clampInt(d.JQMaxRegexBytes),
-		maxOutput: clampInt(d.JQMaxOutputBytes),
-		maxDepth:  d.JQMaxOutputDepth,
-		slots:     make(chan struct{}, d.JQConcurrency),
-		expired:   make(chan struct{}),
-	}
-	close(l.expired)
-	l.errTimeout = fmt.Errorf("jq filter exceeded time limit of %d ms", l.timeout.Milliseconds())
-	l.errValue = valueLimitError(l.maxValue)
-	l.errIndex = fmt.Errorf("array index exceeds limit of %d", l.maxIndex)
-	l.errRegex = valueLimitError(l.maxRegex)
-	l.errPathDepth = fmt.Errorf("result exceeds depth limit of %d", l.maxDepth)
-	l.errOutput = fmt.Errorf("jq: %w", valueLimitError(l.maxOutput))
-	l.errDepth = fmt.Errorf("jq: %w", l.errPathDepth)
-	return l
-}
-
-func valueLimitError(n int) error { return fmt.Errorf("value exceeds limit of %d bytes", n) }
-
-// clampInt converts a byte count of the settings to int.
-func clampInt(n int64) int { return int(min(n, math.MaxInt)) }
 
 // jqGuard compiles filters with the guard: the checked functions, the
 // prelude and the rewrite. Immutable and safe for concurrent use: gojq
@@ -82,8 +35,10 @@ type jqGuard struct {
 // functions are repeated here (from gojq v0.12.20's builtin.jq, reordered)
 // because gojq's own call its setpath and _match directly.
 // setpath binds its arguments in the order gojq's does: the value outside.
-// Operators in the prelude are rewritten like the filter's.
+// Operators in the prelude are rewritten like the filter's; their checks
+// call _dk_path, which a filter cannot redefine, unlike path.
 const jqPrelude = `
+def _dk_path(f): path(f);
 def _dk_native_setpath($p; $v): setpath($p; $v);
 def _dk_native_join($x): join($x);
 def _dk_native_add: add;
@@ -106,11 +61,10 @@ def fromstream(f):
     end;
     if .e then .v else empty end
   );
-def _dk_match($re; $flags; $test): _dk_checkregex($re) | _match($re; $flags; $test);
-def match($re; $flags): _dk_match($re; $flags; false)[];
+def match($re; $flags): _dk_checkregex($re) | _match($re; $flags; false)[];
 def match($re):
   if $re | type == "array" then match($re[0]; $re[1]) else match($re; null) end;
-def test($re; $flags): _dk_match($re; $flags; true);
+def test($re; $flags): _dk_checkregex($re) | _match($re; $flags; true);
 def test($re):
   if $re | type == "array" then test($re[0]; $re[1]) else test($re; null) end;
 def capture($re; $flags): match($re; $flags) | .captures | _captures;
@@ -213,7 +167,7 @@ func (g *jqGuard) rewrite(q *gojq.Query) {
 
 // rewriteUpdate checks the paths of `a op b` before assigning:
 //
-//	def _dk_lhs: a; (reduce (try path(_dk_lhs)) as $p (.; _dk_checkpath($p))) | _dk_lhs op b
+//	def _dk_lhs: a; (reduce (try _dk_path(_dk_lhs)) as $p (.; _dk_checkpath($p))) | _dk_lhs op b
 //
 // with `a += b` as `(b) as $x | a |= _dk_add(.; $x)`, likewise `*=`. The
 // check swallows errors of path(a): the assignment then raises them as gojq
@@ -242,7 +196,7 @@ func (g *jqGuard) rewriteUpdate(q *gojq.Query) {
 	if checked {
 		check := &gojq.Query{Term: &gojq.Term{Type: gojq.TermTypeReduce, Reduce: &gojq.Reduce{
 			Query: &gojq.Query{Term: &gojq.Term{Type: gojq.TermTypeTry, Try: &gojq.Try{
-				Body: jqCall("path", jqCall(jqLHS)),
+				Body: jqCall("_dk_path", jqCall(jqLHS)),
 			}}},
 			Patterns: []*gojq.Pattern{{Name: jqPathVar}},
 			Start:    jqIdentity(),
@@ -342,6 +296,8 @@ func jqIdentity() *gojq.Query {
 // jqElemBytes is the estimated size of an array element (an interface).
 const jqElemBytes = 16
 
+// add is `+`: gojq's own for what the fast paths leave, which copy gojq's
+// (including which operand an empty one returns).
 func (g *jqGuard) add(_ any, xs []any) any {
 	l, r := xs[0], xs[1]
 	switch l := l.(type) {
@@ -364,27 +320,43 @@ func (g *jqGuard) add(_ any, xs []any) any {
 		if r, ok := r.(float64); ok {
 			return l + r
 		}
+	case []any:
+		if r, ok := r.([]any); ok {
+			if len(l)+len(r) > g.maxValue/jqElemBytes {
+				return g.errValue
+			}
+			switch {
+			case len(l) == 0:
+				return r
+			case len(r) == 0:
+				return l
+			}
+			return append(append(make([]any, 0, len(l)+len(r)), l...), r...)
+		}
+	case map[string]any:
+		if r, ok := r.(map[string]any); ok {
+			switch {
+			case len(l) == 0:
+				return r
+			case len(r) == 0:
+				return l
+			}
+			m := make(map[string]any, len(l)+len(r))
+			maps.Copy(m, l)
+			maps.Copy(m, r)
+			return m
+		}
 	}
 	if r == nil {
 		return l
 	}
-	var size int
-	switch l := l.(type) {
-	case []any:
-		if r, ok := r.([]any); ok {
-			size = (len(l) + len(r)) * jqElemBytes
-		}
-	case int, *big.Int:
-		if lb, rb := jqIntBits(l), jqIntBits(r); rb > 0 {
-			size = (max(lb, rb) + 1 + 7) / 8
-		}
-	}
-	if size > g.maxValue {
+	if lb, rb := jqIntBits(l), jqIntBits(r); lb > 0 && rb > 0 && (max(lb, rb)+1+7)/8 > g.maxValue {
 		return g.errValue
 	}
 	return runJQOp(g.addCode, l, r)
 }
 
+// mul is `*`, like add.
 func (g *jqGuard) mul(_ any, xs []any) any {
 	l, r := xs[0], xs[1]
 	switch l := l.(type) {
@@ -398,6 +370,10 @@ func (g *jqGuard) mul(_ any, xs []any) any {
 		if r, ok := r.(float64); ok {
 			return l * r
 		}
+	case map[string]any:
+		if r, ok := r.(map[string]any); ok {
+			return jqDeepMerge(l, r)
+		}
 	}
 	var size float64
 	if s, n, ok := jqRepeat(l, r); ok {
@@ -409,6 +385,22 @@ func (g *jqGuard) mul(_ any, xs []any) any {
 		return g.errValue
 	}
 	return runJQOp(g.mulCode, l, r)
+}
+
+// jqDeepMerge is gojq's object multiplication. Its result is at most as
+// large as its operands: it needs no check.
+func jqDeepMerge(l, r map[string]any) map[string]any {
+	m := make(map[string]any, len(l)+len(r))
+	maps.Copy(m, l)
+	for k, v := range r {
+		if mk, ok := m[k].(map[string]any); ok {
+			if w, ok := v.(map[string]any); ok {
+				v = jqDeepMerge(mk, w)
+			}
+		}
+		m[k] = v
+	}
+	return m
 }
 
 // jqRepeat returns the string and the count of a string repetition (s * n

@@ -45,13 +45,13 @@ type Deps struct {
 	JQTimeout time.Duration
 	// JQConcurrency caps the evaluations running at once in the jq nodes of
 	// one registry, the process's for the gateway (datakit_jq_concurrency);
-	// zero value: GOMAXPROCS.
+	// zero or negative: GOMAXPROCS.
 	JQConcurrency int
 	// The limits of the jq guard and of a jq result (hardening §2.8,
 	// datakit_jq_max_*): bytes of a value built by an operator or builtin
 	// (8 MiB), array index in an assignment path or setpath (524288), bytes
 	// of a regex pattern (4 KiB), estimated bytes of the result (8 MiB) and
-	// its nesting (10000). Zero values: those defaults.
+	// its nesting (10000). Zero or negative: those defaults.
 	JQMaxValueBytes  int64
 	JQMaxArrayIndex  int
 	JQMaxRegexBytes  int64
@@ -83,22 +83,22 @@ func (d Deps) withDefaults() Deps {
 	if d.JQTimeout == 0 {
 		d.JQTimeout = time.Second
 	}
-	if d.JQConcurrency == 0 {
+	if d.JQConcurrency <= 0 {
 		d.JQConcurrency = runtime.GOMAXPROCS(0)
 	}
-	if d.JQMaxValueBytes == 0 {
+	if d.JQMaxValueBytes <= 0 {
 		d.JQMaxValueBytes = 8 << 20
 	}
-	if d.JQMaxArrayIndex == 0 {
+	if d.JQMaxArrayIndex <= 0 {
 		d.JQMaxArrayIndex = 524288
 	}
-	if d.JQMaxRegexBytes == 0 {
+	if d.JQMaxRegexBytes <= 0 {
 		d.JQMaxRegexBytes = 4 << 10
 	}
-	if d.JQMaxOutputBytes == 0 {
+	if d.JQMaxOutputBytes <= 0 {
 		d.JQMaxOutputBytes = 8 << 20
 	}
-	if d.JQMaxOutputDepth == 0 {
+	if d.JQMaxOutputDepth <= 0 {
 		d.JQMaxOutputDepth = 10000
 	}
 	if d.Now == nil {
