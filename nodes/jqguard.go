@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"strconv"
+	"sync"
 
 	"github.com/itchyny/gojq"
 )
@@ -26,6 +27,7 @@ type jqGuard struct {
 	options []gojq.CompilerOption
 	// gojq's own operators, run for the operands the fast paths leave.
 	addCode, mulCode *gojq.Code
+	regex            *jqRegex
 }
 
 // jqPrelude shadows the builtins that build values without passing the
@@ -61,10 +63,10 @@ def fromstream(f):
     end;
     if .e then .v else empty end
   );
-def match($re; $flags): _dk_checkregex($re) | _match($re; $flags; false)[];
+def match($re; $flags): _dk_match($re; $flags; false)[];
 def match($re):
   if $re | type == "array" then match($re[0]; $re[1]) else match($re; null) end;
-def test($re; $flags): _dk_checkregex($re) | _match($re; $flags; true);
+def test($re; $flags): _dk_match($re; $flags; true);
 def test($re):
   if $re | type == "array" then test($re[0]; $re[1]) else test($re; null) end;
 def capture($re; $flags): match($re; $flags) | .captures | _captures;
@@ -104,8 +106,9 @@ func newJQGuard(d Deps) *jqGuard {
 		gojq.WithFunction("_dk_checkpath", 1, 1, g.checkPath),
 		gojq.WithFunction("_dk_checkjoin", 1, 1, g.checkJoin),
 		gojq.WithFunction("_dk_checkadd", 0, 0, g.checkAdd),
-		gojq.WithFunction("_dk_checkregex", 1, 1, g.checkRegex),
+		gojq.WithFunction("_dk_match", 3, 3, g.match),
 	}
+	g.regex = &jqRegex{query: mustParseJQ("_match($re; $flags; $test)")}
 	g.addCode = mustCompileJQ(mustParseJQ(".[0] + .[1]"))
 	g.mulCode = mustCompileJQ(mustParseJQ(".[0] * .[1]"))
 	p := mustParseJQ(jqPrelude)
@@ -122,8 +125,8 @@ func mustParseJQ(src string) *gojq.Query {
 	return q
 }
 
-func mustCompileJQ(q *gojq.Query) *gojq.Code {
-	code, err := gojq.Compile(q)
+func mustCompileJQ(q *gojq.Query, options ...gojq.CompilerOption) *gojq.Code {
+	code, err := gojq.Compile(q, options...)
 	if err != nil {
 		panic(fmt.Sprintf("jq guard: %q: %v", q, err))
 	}
@@ -543,11 +546,51 @@ func jqEachValue(v any, f func(any) bool) bool {
 	return true
 }
 
-// checkRegex bounds a pattern given to a regex builtin: compiling a long
-// one is a long single operation.
-func (g *jqGuard) checkRegex(v any, xs []any) any {
+// match is gojq's _match (test, match and the functions built on them)
+// for a pattern within the limit: compiling a long one is one long step.
+func (g *jqGuard) match(v any, xs []any) any {
 	if re, ok := xs[0].(string); ok && len(re) > g.maxRegex {
 		return g.errRegex
 	}
-	return v
+	return g.regex.match(v, xs[0], xs[1], xs[2])
+}
+
+// jqRegexPatterns bounds the patterns a kind keeps compiled.
+const jqRegexPatterns = 256
+
+// jqRegex runs gojq's _match in code of its own. gojq keeps every pattern a
+// code compiles for as long as the code lives, so patterns taken from
+// requests would grow a filter's code without end (about 2.5 KB each).
+// After jqRegexPatterns distinct patterns, jqRegex starts over with fresh
+// code, dropping the old one's patterns.
+type jqRegex struct {
+	query *gojq.Query // `_match($re; $flags; $test)`
+
+	mu   sync.Mutex
+	code *gojq.Code
+	seen map[[2]string]struct{} // the patterns and flags code has compiled
+}
+
+func (r *jqRegex) match(v, re, flags, test any) any {
+	var key [2]string // zero for arguments _match refuses
+	if re, ok := re.(string); ok {
+		switch f := flags.(type) {
+		case nil:
+			key = [2]string{re}
+		case string:
+			key = [2]string{re, f}
+		}
+	}
+	r.mu.Lock()
+	if _, ok := r.seen[key]; !ok {
+		if r.code == nil || len(r.seen) == jqRegexPatterns {
+			r.code = mustCompileJQ(r.query, gojq.WithVariables([]string{"$re", "$flags", "$test"}))
+			r.seen = make(map[[2]string]struct{}, jqRegexPatterns)
+		}
+		r.seen[key] = struct{}{}
+	}
+	code := r.code
+	r.mu.Unlock()
+	w, _ := code.Run(v, re, flags, test).Next()
+	return w
 }

@@ -149,6 +149,8 @@ var ordinaryJQ = []struct{ src, input string }{
 	{`[1] | .a = 1`, `null`},
 	{`join(",")`, `[{"a":1}]`},
 	{`test(1)`, `"a"`},
+	{`test("a"; [1]), test("a"; {})`, `"a"`},
+	{`test("a"; "q")`, `"a"`},
 	{`test("(")`, `"a"`},
 	{`try ({} + 1) catch ., try ("x" * {}) catch .`, `null`},
 	{`label $out | .[] | if . > 1 then ., break $out else . end`, `[1,2,3]`},
@@ -479,6 +481,31 @@ func TestJQConcurrencyLimit(t *testing.T) {
 
 	if got := cap(newJQLimits(Deps{}).slots); got != runtime.GOMAXPROCS(0) {
 		t.Errorf("default concurrency = %d, want GOMAXPROCS (%d)", got, runtime.GOMAXPROCS(0))
+	}
+}
+
+// TestJQRegexPatternsBounded: patterns from request data do not pile up
+// in gojq's per-code regex cache (about 2.5 KB each, kept for the code's
+// life): the heap keeps at most jqRegexPatterns of them.
+func TestJQRegexPatternsBounded(t *testing.T) {
+	const patterns = 10000
+	n := mustBuild(t, jqKind(Deps{}), map[string]any{"jq": `.re as $re | .s | test($re)`}, selfInput, true).(*jqNode)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range patterns {
+		re := "a(b|c)+" + strconv.Itoa(i)
+		got, err := n.Run(context.Background(), testEnv(nil), []any{map[string]any{"re": re, "s": "xabc" + strconv.Itoa(i)}})
+		if err != nil || got[0] != true {
+			t.Fatalf("Run(test(%q)) = %v, %v, want true", re, got, err)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(n)
+	// Unbounded, the patterns alone would keep about 25 MB.
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 8<<20 {
+		t.Errorf("heap grew by %d bytes after %d distinct patterns, want at most %d", grown, patterns, 8<<20)
 	}
 }
 
