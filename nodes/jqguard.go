@@ -23,8 +23,10 @@ import (
 // only reads the prelude's syntax tree, which every filter shares.
 type jqGuard struct {
 	*jqLimits
-	prelude []*gojq.FuncDef
-	options []gojq.CompilerOption
+	prelude     []*gojq.FuncDef
+	preludeDeps [][]int           // for each definition, those it calls
+	preludeFunc map[jqFuncKey]int // a name's last definition
+	options     []gojq.CompilerOption
 	// gojq's own operators, run for the operands the fast paths leave.
 	addCode, mulCode *gojq.Code
 	regex            *jqRegex
@@ -114,7 +116,31 @@ func newJQGuard(d Deps) *jqGuard {
 	p := mustParseJQ(jqPrelude)
 	g.rewrite(p)
 	g.prelude = p.FuncDefs
+	g.preludeDeps = make([][]int, len(p.FuncDefs))
+	g.preludeFunc = make(map[jqFuncKey]int, len(p.FuncDefs))
+	for i, fd := range p.FuncDefs {
+		jqWalk(fd.Body, func(t *gojq.Term) {
+			if j, ok := g.preludeFunc[jqFuncKeyOf(t)]; ok {
+				g.preludeDeps[i] = append(g.preludeDeps[i], j)
+			}
+		}, nil)
+		g.preludeFunc[jqFuncKey{fd.Name, len(fd.Args)}] = i
+	}
 	return g
+}
+
+// jqFuncKey names a function as jq tells them apart: name and arity.
+type jqFuncKey struct {
+	name  string
+	arity int
+}
+
+// jqFuncKeyOf is the function a term calls, if any.
+func jqFuncKeyOf(t *gojq.Term) jqFuncKey {
+	if t.Func == nil {
+		return jqFuncKey{}
+	}
+	return jqFuncKey{t.Func.Name, len(t.Func.Args)}
 }
 
 func mustParseJQ(src string) *gojq.Query {
@@ -133,11 +159,33 @@ func mustCompileJQ(q *gojq.Query, options ...gojq.CompilerOption) *gojq.Code {
 	return code
 }
 
-// guard rewrites a parsed and validated filter in place and puts the
-// prelude before its definitions; compile it with g.options.
+// guard rewrites a parsed and validated filter in place and puts before
+// its definitions those of the prelude it calls (each costs a step per
+// evaluation); compile it with g.options.
 func (g *jqGuard) guard(q *gojq.Query) {
 	g.rewrite(q)
-	q.FuncDefs = append(g.prelude[:len(g.prelude):len(g.prelude)], q.FuncDefs...)
+	need := make([]bool, len(g.prelude))
+	var mark func(i int)
+	mark = func(i int) {
+		if !need[i] {
+			need[i] = true
+			for _, j := range g.preludeDeps[i] {
+				mark(j)
+			}
+		}
+	}
+	jqWalk(q, func(t *gojq.Term) {
+		if i, ok := g.preludeFunc[jqFuncKeyOf(t)]; ok {
+			mark(i)
+		}
+	}, nil)
+	var defs []*gojq.FuncDef
+	for i, fd := range g.prelude {
+		if need[i] {
+			defs = append(defs, fd)
+		}
+	}
+	q.FuncDefs = append(defs, q.FuncDefs...)
 }
 
 // compileOptions are the options to compile a guarded filter binding vars.

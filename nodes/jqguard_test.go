@@ -437,6 +437,39 @@ func TestJQGuardRewrite(t *testing.T) {
 	}
 }
 
+// TestJQGuardPrelude: a filter gets the prelude definitions it calls,
+// with those they call, and no others.
+func TestJQGuardPrelude(t *testing.T) {
+	g := newJQGuard(Deps{})
+	for _, tt := range []struct {
+		src  string
+		want []string
+	}{
+		{`.a + 1 | {b: .}`, nil},
+		{`.[.i] = 1`, []string{"_dk_path/1"}},
+		{`pick(.a)`, []string{"_dk_native_setpath/2", "setpath/2", "pick/1"}},
+		{`join(",")`, []string{"_dk_native_join/1", "join/1"}},
+		{`def f: add; f`, []string{"_dk_native_add/0", "add/0"}},
+		{`test("a")`, []string{"test/2", "test/1"}},
+		{`gsub("a"; "b")`, []string{"_dk_path/1", "match/2", "sub/3", "gsub/2"}},
+	} {
+		q, err := gojq.Parse(tt.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.guard(q)
+		var got []string
+		for _, fd := range q.FuncDefs {
+			if _, ok := g.preludeFunc[jqFuncKey{fd.Name, len(fd.Args)}]; ok {
+				got = append(got, fmt.Sprintf("%s/%d", fd.Name, len(fd.Args)))
+			}
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("guard(%q) has prelude %q, want %q", tt.src, got, tt.want)
+		}
+	}
+}
+
 // TestJQConcurrencyLimit: evaluations beyond datakit_jq_concurrency wait
 // for a slot within their own deadline.
 func TestJQConcurrencyLimit(t *testing.T) {
