@@ -14,24 +14,18 @@ import (
 	"github.com/datakit-gateway/datakit/engine"
 )
 
-// Limits of a jq node (spec §2.4, hardening §2.8).
-const (
-	jqMaxFilterChars = 10240
-	jqMaxResultDepth = 10000
-	jqMaxResultBytes = 8 << 20
-)
+// jqMaxFilterChars bounds a filter's text (spec §2.4); the evaluation
+// limits are jqLimits (hardening §2.8).
+const jqMaxFilterChars = 10240
 
-var (
-	errJQMultipleResults = errors.New("jq filter produced more than one result")
-	errJQResultDepth     = fmt.Errorf("jq: result exceeds depth limit of %d", jqMaxResultDepth)
-	errJQResultSize      = fmt.Errorf("jq: value exceeds limit of %d bytes", jqMaxResultBytes)
-)
+var errJQMultipleResults = errors.New("jq filter produced more than one result")
 
 // jqKind is the `jq` node type (spec §7.2). Filters are parsed, checked
-// against the sandbox and compiled at load; requests only run the compiled
-// code.
+// against the sandbox, rewritten by the guard and compiled at load; requests
+// only run the compiled code. The kind's nodes share deps' limits and one
+// concurrency semaphore.
 func jqKind(deps Deps) engine.Kind {
-	timeout := deps.withDefaults().JQTimeout
+	g := newJQGuard(deps)
 	return engine.KindFunc(func(a *engine.Attrs) *engine.Decl {
 		d := &engine.Decl{
 			IO:         engine.KeyInput | engine.KeyInputs | engine.KeyOutput,
@@ -51,23 +45,23 @@ func jqKind(deps Deps) engine.Kind {
 			a.Errorf("jq", "invalid filter: %s", err)
 			return d
 		}
-		var s filterScan
-		s.query(q)
+		s := scanFilter(q)
 		for _, name := range s.forbidden {
 			a.Errorf("jq", "%q is not available", name)
 		}
 		if len(s.forbidden) > 0 {
 			return d
 		}
+		g.guard(q)
 		// Which $name variables exist depends on the connections, known only
 		// at Build: bind every referenced one here so that the compiler
 		// reports all other mistakes at the jq field.
-		if _, err := gojq.Compile(q, gojq.WithVariables(s.vars)); err != nil {
+		if _, err := gojq.Compile(q, g.compileOptions(s.vars)...); err != nil {
 			a.Errorf("jq", "invalid filter: %s", err)
 			return d
 		}
 		d.Build = func(b *engine.BuildInfo) (engine.Node, error) {
-			n, err := buildJQ(q, b.InputFields, timeout)
+			n, err := buildJQ(q, b.InputFields, g)
 			if err != nil {
 				return nil, err // not a typed nil *jqNode
 			}
@@ -77,15 +71,10 @@ func jqKind(deps Deps) engine.Kind {
 	})
 }
 
-// buildJQ compiles q for the node's actual inputs. gojq.Compile leaves q
-// unchanged, so the query parsed at Decode is reused.
-func buildJQ(q *gojq.Query, fields []engine.Field, timeout time.Duration) (*jqNode, error) {
-	n := &jqNode{
-		timeout:    timeout,
-		timeoutErr: fmt.Errorf("jq filter exceeded time limit of %d ms", timeout.Milliseconds()),
-		expired:    make(chan struct{}),
-	}
-	close(n.expired)
+// buildJQ compiles q, guarded at Decode, for the node's actual inputs.
+// gojq.Compile leaves q unchanged, so the query is reused.
+func buildJQ(q *gojq.Query, fields []engine.Field, g *jqGuard) (*jqNode, error) {
+	n := &jqNode{limits: g.jqLimits}
 	var vars []string
 	switch {
 	case len(fields) == 0:
@@ -104,7 +93,7 @@ func buildJQ(q *gojq.Query, fields []engine.Field, timeout time.Duration) (*jqNo
 			n.bound, n.allBound = nil, true
 		}
 	}
-	code, err := gojq.Compile(q, gojq.WithVariables(vars))
+	code, err := gojq.Compile(q, g.compileOptions(vars)...)
 	if err != nil {
 		// Reported like a Decode error: the engine prefixes the node.
 		return nil, fmt.Errorf("jq: invalid filter: %w", err)
@@ -134,14 +123,12 @@ func isJQVariable(name string) bool {
 // jqNode is a compiled filter. It is immutable after Build and safe for
 // concurrent use: *gojq.Code may be run from many goroutines.
 type jqNode struct {
-	code       *gojq.Code
-	self       bool     // `.` is the node-wise input
-	fields     []string // else the user-defined inputs, `.` being their object
-	bound      []int    // indexes of the fields bound as $name, unless allBound
-	allBound   bool     // every field is a variable: pass the inputs as they are
-	timeout    time.Duration
-	timeoutErr error
-	expired    chan struct{} // closed at Build: Done of a timed-out evalCtx
+	code     *gojq.Code
+	self     bool     // `.` is the node-wise input
+	fields   []string // else the user-defined inputs, `.` being their object
+	bound    []int    // indexes of the fields bound as $name, unless allBound
+	allBound bool     // every field is a variable: pass the inputs as they are
+	limits   *jqLimits
 }
 
 var _ engine.Node = (*jqNode)(nil)
@@ -167,18 +154,93 @@ func (n *jqNode) Run(ctx context.Context, _ *engine.Env, in []any) ([]any, error
 			}
 		}
 	}
-	v, err := n.eval(&evalCtx{Context: ctx, start: time.Now(), limit: n.timeout, expired: n.expired}, input, vars)
+	l := n.limits
+	start := time.Now()
+	if err := l.acquire(ctx, start); err != nil {
+		return nil, err
+	}
+	defer l.release()
+	v, err := n.eval(&evalCtx{Context: ctx, start: start, limit: l.timeout, expired: l.expired}, input, vars)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			if ctx.Err() != nil {
 				return nil, ctx.Err() // the request ended, not the filter's time
 			}
-			return nil, n.timeoutErr
+			return nil, l.errTimeout
 		}
 		return nil, err
 	}
 	return []any{v}, nil
 }
+
+// jqLimits are the limits shared by the jq nodes of one kind (one registry)
+// and their errors. Immutable after newJQLimits; slots is the semaphore of
+// datakit_jq_concurrency.
+type jqLimits struct {
+	timeout   time.Duration
+	maxValue  int // bytes of a value built by +, *, join, add
+	maxIndex  int // array index in an assignment path or setpath
+	maxRegex  int // bytes of a regex pattern
+	maxOutput int // estimated bytes of a result
+	maxDepth  int // nesting of a result
+	slots     chan struct{}
+	expired   chan struct{} // closed: Done of a timed-out evalCtx
+
+	// Errors raised inside gojq, which jqError prefixes with "jq: ".
+	errValue, errIndex, errRegex, errPathDepth error
+	// Errors of the node.
+	errTimeout, errOutput, errDepth error
+}
+
+func newJQLimits(d Deps) *jqLimits {
+	d = d.withDefaults()
+	l := &jqLimits{
+		timeout:   d.JQTimeout,
+		maxValue:  clampInt(d.JQMaxValueBytes),
+		maxIndex:  d.JQMaxArrayIndex,
+		maxRegex:  clampInt(d.JQMaxRegexBytes),
+		maxOutput: clampInt(d.JQMaxOutputBytes),
+		maxDepth:  d.JQMaxOutputDepth,
+		slots:     make(chan struct{}, d.JQConcurrency),
+		expired:   make(chan struct{}),
+	}
+	close(l.expired)
+	l.errTimeout = fmt.Errorf("jq filter exceeded time limit of %d ms", l.timeout.Milliseconds())
+	l.errValue = valueLimitError(l.maxValue)
+	l.errIndex = fmt.Errorf("array index exceeds limit of %d", l.maxIndex)
+	l.errRegex = valueLimitError(l.maxRegex)
+	l.errPathDepth = fmt.Errorf("result exceeds depth limit of %d", l.maxDepth)
+	l.errOutput = fmt.Errorf("jq: %w", valueLimitError(l.maxOutput))
+	l.errDepth = fmt.Errorf("jq: %w", l.errPathDepth)
+	return l
+}
+
+func valueLimitError(n int) error { return fmt.Errorf("value exceeds limit of %d bytes", n) }
+
+// clampInt converts a byte count of the settings to int.
+func clampInt(n int64) int { return int(min(n, math.MaxInt)) }
+
+// acquire takes one of the kind's evaluation slots (datakit_jq_concurrency),
+// waiting at most until the evaluation's deadline: the wait is part of it.
+func (l *jqLimits) acquire(ctx context.Context, start time.Time) error {
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(l.timeout - time.Since(start))
+	defer t.Stop()
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return l.errTimeout
+	}
+}
+
+func (l *jqLimits) release() { <-l.slots }
 
 // evalCtx bounds one evaluation without a timer. gojq asks Done before every
 // opcode, so Done itself reads the clock every evalClockEvery calls: a timer
@@ -231,20 +293,20 @@ func (n *jqNode) eval(ctx context.Context, input any, vars []any) (any, error) {
 		return nil, nil
 	}
 	if err, isErr := v.(error); isErr {
-		return nil, jqError(err)
+		return nil, n.limits.jqError(err)
 	}
 	if w, more := iter.Next(); more {
 		if err, isErr := w.(error); isErr {
-			return nil, jqError(err)
+			return nil, n.limits.jqError(err)
 		}
 		return nil, errJQMultipleResults
 	}
-	return checkResult(v)
+	return n.limits.checkResult(v)
 }
 
 // jqError words a runtime error of gojq; context errors pass unchanged for
 // Run to classify.
-func jqError(err error) error {
+func (l *jqLimits) jqError(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return err
 	}
@@ -253,7 +315,7 @@ func jqError(err error) error {
 		return fmt.Errorf("jq: %s", err) // gojq's own messages preview values in 30 bytes
 	}
 	// gojq would encode the value recursively: bound it first.
-	v, cerr := checkResult(ve.Value())
+	v, cerr := l.checkResult(ve.Value())
 	if cerr != nil {
 		return cerr
 	}
@@ -295,10 +357,10 @@ type jqFrame struct {
 // recursive (encoding, tracing) touches it, and converts the few gojq values
 // that are no runtime values. The walk is iterative so that a hostile depth
 // cannot exhaust the stack.
-func checkResult(v any) (any, error) {
+func (l *jqLimits) checkResult(v any) (any, error) {
 	size, fix, container := scalarCost(v)
-	if size > jqMaxResultBytes {
-		return nil, errJQResultSize
+	if size > l.maxOutput {
+		return nil, l.errOutput
 	}
 	if !container {
 		if fix {
@@ -311,8 +373,8 @@ func checkResult(v any) (any, error) {
 	for len(stack) > 0 {
 		f := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if f.depth > jqMaxResultDepth {
-			return nil, errJQResultDepth
+		if f.depth > l.maxDepth {
+			return nil, l.errDepth
 		}
 		switch x := f.v.(type) {
 		case []any:
@@ -332,8 +394,8 @@ func checkResult(v any) (any, error) {
 				}
 			}
 		}
-		if size > jqMaxResultBytes {
-			return nil, errJQResultSize
+		if size > l.maxOutput {
+			return nil, l.errOutput
 		}
 	}
 	if fix {
@@ -408,13 +470,37 @@ func jqUnavailable(name string) bool {
 	return strings.HasPrefix(name, "_")
 }
 
-// filterScan walks a parsed filter and collects, in order of first
-// appearance, the unavailable functions it calls and the $variables it
+// filterScan is what scanFilter collects, in order of first appearance:
+// the unavailable functions a filter calls and the $variables it
 // references that an input could bind.
 type filterScan struct {
 	forbidden []string
 	vars      []string
 	seen      map[string]bool
+}
+
+func scanFilter(q *gojq.Query) *filterScan {
+	s := &filterScan{}
+	for _, im := range q.Imports { // only a program's top level imports
+		if im.ImportPath != "" {
+			s.name("import")
+		} else {
+			s.name("include")
+		}
+	}
+	jqWalk(q, func(t *gojq.Term) {
+		if t.Func != nil {
+			s.name(t.Func.Name)
+		}
+		if t.Object != nil {
+			for _, kv := range t.Object.KeyVals {
+				if strings.HasPrefix(kv.Key, "$") { // {$x}
+					s.name(kv.Key)
+				}
+			}
+		}
+	}, nil)
+	return s
 }
 
 func (s *filterScan) add(list *[]string, name string) {
@@ -441,124 +527,133 @@ func (s *filterScan) name(name string) {
 	}
 }
 
-func (s *filterScan) query(q *gojq.Query) {
+// jqWalk visits every query and term of a parsed filter, definitions and
+// patterns included: term before the term's parts, query after the query's
+// parts, so that a rewrite of a query finds its parts rewritten and never
+// visits what it builds. Either function may be nil.
+func jqWalk(q *gojq.Query, term func(*gojq.Term), query func(*gojq.Query)) {
+	w := jqWalker{term, query}
+	w.query(q)
+}
+
+type jqWalker struct {
+	onTerm  func(*gojq.Term)
+	onQuery func(*gojq.Query)
+}
+
+func (w jqWalker) query(q *gojq.Query) {
 	if q == nil {
 		return
 	}
-	for _, im := range q.Imports {
-		if im.ImportPath != "" {
-			s.name("import")
-		} else {
-			s.name("include")
-		}
-	}
 	for _, fd := range q.FuncDefs {
-		s.query(fd.Body)
+		w.query(fd.Body)
 	}
-	s.term(q.Term)
-	s.query(q.Left)
-	s.query(q.Right)
-	s.patterns(q.Patterns)
+	w.term(q.Term)
+	w.query(q.Left)
+	w.query(q.Right)
+	w.patterns(q.Patterns)
+	if w.onQuery != nil {
+		w.onQuery(q)
+	}
 }
 
-func (s *filterScan) term(t *gojq.Term) {
+func (w jqWalker) term(t *gojq.Term) {
 	if t == nil {
 		return
 	}
-	s.index(t.Index)
+	if w.onTerm != nil {
+		w.onTerm(t)
+	}
+	w.index(t.Index)
 	if t.Func != nil {
-		s.name(t.Func.Name)
-		s.queries(t.Func.Args)
+		w.queries(t.Func.Args)
 	}
 	if t.Object != nil {
 		for _, kv := range t.Object.KeyVals {
-			if strings.HasPrefix(kv.Key, "$") { // {$x}
-				s.name(kv.Key)
-			}
-			s.str(kv.KeyString)
-			s.query(kv.KeyQuery)
-			s.query(kv.Val)
+			w.str(kv.KeyString)
+			w.query(kv.KeyQuery)
+			w.query(kv.Val)
 		}
 	}
 	if t.Array != nil {
-		s.query(t.Array.Query)
+		w.query(t.Array.Query)
 	}
 	if t.Unary != nil {
-		s.term(t.Unary.Term)
+		w.term(t.Unary.Term)
 	}
-	s.str(t.Str)
+	w.str(t.Str)
 	if t.If != nil {
-		s.query(t.If.Cond)
-		s.query(t.If.Then)
+		w.query(t.If.Cond)
+		w.query(t.If.Then)
 		for _, e := range t.If.Elif {
-			s.query(e.Cond)
-			s.query(e.Then)
+			w.query(e.Cond)
+			w.query(e.Then)
 		}
-		s.query(t.If.Else)
+		w.query(t.If.Else)
 	}
 	if t.Try != nil {
-		s.query(t.Try.Body)
-		s.query(t.Try.Catch)
+		w.query(t.Try.Body)
+		w.query(t.Try.Catch)
 	}
 	if r := t.Reduce; r != nil {
-		s.query(r.Query)
-		s.patterns(r.Patterns)
-		s.query(r.Start)
-		s.query(r.Update)
+		w.query(r.Query)
+		w.patterns(r.Patterns)
+		w.query(r.Start)
+		w.query(r.Update)
 	}
 	if f := t.Foreach; f != nil {
-		s.query(f.Query)
-		s.patterns(f.Patterns)
-		s.query(f.Start)
-		s.query(f.Update)
-		s.query(f.Extract)
+		w.query(f.Query)
+		w.patterns(f.Patterns)
+		w.query(f.Start)
+		w.query(f.Update)
+		w.query(f.Extract)
 	}
 	if t.Label != nil {
-		s.query(t.Label.Body)
+		w.query(t.Label.Body)
 	}
-	s.query(t.Query)
+	w.query(t.Query)
 	for _, x := range t.SuffixList {
-		s.index(x.Index)
+		w.index(x.Index)
 	}
 }
 
-func (s *filterScan) queries(qs []*gojq.Query) {
+func (w jqWalker) queries(qs []*gojq.Query) {
 	for _, q := range qs {
-		s.query(q)
+		w.query(q)
 	}
 }
 
-func (s *filterScan) index(x *gojq.Index) {
+func (w jqWalker) index(x *gojq.Index) {
 	if x == nil {
 		return
 	}
-	s.str(x.Str)
-	s.query(x.Start)
-	s.query(x.End)
+	w.str(x.Str)
+	w.query(x.Start)
+	w.query(x.End)
 }
 
-func (s *filterScan) str(x *gojq.String) {
+func (w jqWalker) str(x *gojq.String) {
 	if x != nil {
-		s.queries(x.Queries)
+		w.queries(x.Queries)
 	}
 }
 
 // patterns visits the expressions inside destructuring patterns
 // (`. as {(f): $v}`); the variables they bind need no input.
-func (s *filterScan) patterns(ps []*gojq.Pattern) {
+func (w jqWalker) patterns(ps []*gojq.Pattern) {
 	for _, p := range ps {
-		s.pattern(p)
+		w.pattern(p)
 	}
 }
 
-func (s *filterScan) pattern(p *gojq.Pattern) {
+func (w jqWalker) pattern(p *gojq.Pattern) {
 	if p == nil {
 		return
 	}
-	s.patterns(p.Array)
+	w.patterns(p.Array)
 	for _, o := range p.Object {
-		s.str(o.KeyString)
-		s.query(o.KeyQuery)
-		s.pattern(o.Val)
+		w.str(o.KeyString)
+		w.query(o.KeyQuery)
+		w.pattern(o.Val)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -48,6 +49,20 @@ type Deps struct {
 	// JQTimeout bounds one jq evaluation (datakit_jq_timeout); zero value:
 	// 1000 ms.
 	JQTimeout time.Duration
+	// JQConcurrency caps the evaluations running at once in the jq nodes of
+	// one registry, the process's for the gateway (datakit_jq_concurrency);
+	// zero or negative: GOMAXPROCS.
+	JQConcurrency int
+	// The limits of the jq guard and of a jq result (hardening §2.8,
+	// datakit_jq_max_*): bytes of a value built by an operator or builtin
+	// (8 MiB), array index in an assignment path or setpath (524288), bytes
+	// of a regex pattern (4 KiB), estimated bytes of the result (8 MiB) and
+	// its nesting (10000). Zero or negative: those defaults.
+	JQMaxValueBytes  int64
+	JQMaxArrayIndex  int
+	JQMaxRegexBytes  int64
+	JQMaxOutputBytes int64
+	JQMaxOutputDepth int
 	// Caches are the process's cache stores (memory dictionaries, Redis
 	// clients), shared by every plan compiled with the registry; the caller
 	// closes them. Zero value: Register creates stores private to the
@@ -90,6 +105,24 @@ func (d Deps) withDefaults() Deps {
 	}
 	if d.JQTimeout == 0 {
 		d.JQTimeout = time.Second
+	}
+	if d.JQConcurrency <= 0 {
+		d.JQConcurrency = runtime.GOMAXPROCS(0)
+	}
+	if d.JQMaxValueBytes <= 0 {
+		d.JQMaxValueBytes = 8 << 20
+	}
+	if d.JQMaxArrayIndex <= 0 {
+		d.JQMaxArrayIndex = 524288
+	}
+	if d.JQMaxRegexBytes <= 0 {
+		d.JQMaxRegexBytes = 4 << 10
+	}
+	if d.JQMaxOutputBytes <= 0 {
+		d.JQMaxOutputBytes = 8 << 20
+	}
+	if d.JQMaxOutputDepth <= 0 {
+		d.JQMaxOutputDepth = 10000
 	}
 	if d.Now == nil {
 		d.Now = time.Now

@@ -135,6 +135,9 @@ func buildPluginsWithMetrics(st *settings.Settings, logger *slog.Logger, caches 
 	reg := engine.NewRegistry()
 	nodes.Register(reg, nodes.Deps{Version: version, Logger: logger, Caches: caches,
 		MaxCallBodyBytes: st.DatakitMaxBodySize, JQTimeout: st.DatakitJqTimeout,
+		JQConcurrency: st.DatakitJqConcurrency, JQMaxValueBytes: st.DatakitJqMaxValueBytes,
+		JQMaxArrayIndex: st.DatakitJqMaxArrayIndex, JQMaxRegexBytes: st.DatakitJqMaxRegexBytes,
+		JQMaxOutputBytes: st.DatakitJqMaxOutputBytes, JQMaxOutputDepth: st.DatakitJqMaxOutputDepth,
 		CallDestination: policy.CheckURL, CallDialControl: policy.ControlHost})
 	available := map[string]gateway.Plugin{
 		datakit.Name: datakit.New(datakit.Options{Registry: reg, NodeID: st.NodeID, Version: version,

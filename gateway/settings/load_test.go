@@ -384,6 +384,8 @@ proxy_listen = off
 client_max_body_size = 1g
 keepalive_timeout = 90
 datakit_jq_timeout = 250ms
+datakit_jq_concurrency = 3
+datakit_jq_max_value_bytes = 16m
 redact_headers = x-secret, X-Other
 datakit_call_allow = 10.0.0.0/8, api.internal:443, *.corp.example
 log_level = DEBUG
@@ -406,6 +408,8 @@ node_id = 6F1C9C2E-2B51-4E5B-9A34-0C7B3F1D2E4A
 		{"ClientMaxBodySize", s.ClientMaxBodySize, int64(1 << 30)},
 		{"KeepaliveTimeout", s.KeepaliveTimeout, 90 * time.Second},
 		{"DatakitJqTimeout", s.DatakitJqTimeout, 250 * time.Millisecond},
+		{"DatakitJqConcurrency", s.DatakitJqConcurrency, 3},
+		{"DatakitJqMaxValueBytes", s.DatakitJqMaxValueBytes, int64(16 << 20)},
 		{"RedactHeaders", s.RedactHeaders, []string{"X-Secret", "X-Other"}},
 		{"DatakitCallAllow", s.DatakitCallAllow, []string{"10.0.0.0/8", "api.internal:443", "*.corp.example"}},
 		{"LogLevel", s.LogLevel, slog.LevelDebug},
