@@ -13,6 +13,7 @@ import (
 
 	"github.com/datakit-gateway/datakit/admin/graphui"
 	"github.com/datakit-gateway/datakit/gateway/config"
+	"github.com/datakit-gateway/datakit/graphrun"
 )
 
 // CompatibleVersion is the Kong version the Admin API reports (§4.9); decK
@@ -141,6 +142,10 @@ type Options struct {
 	// Graphs compiles datakit plugin configurations for the graph
 	// endpoints (§4.11); nil answers them 404 for every plugin.
 	Graphs Graphs
+	// GraphLiveCalls is the destination policy graph runs with
+	// `live_calls: true` send their unmocked call nodes under; nil refuses
+	// live calls (400).
+	GraphLiveCalls *graphrun.Live
 	// Metrics serves GET /metrics (Prometheus text format); nil leaves the
 	// path unserved until the node exports metrics.
 	Metrics http.Handler

@@ -31,7 +31,7 @@ func (f GraphsFunc) Compile(cfg map[string]any) (*engine.Plan, error) { return f
 
 var (
 	errGraphFormat = &Error{Status: http.StatusBadRequest, Message: "format must be one of: dot, json"}
-	errLiveCalls   = &Error{Status: http.StatusBadRequest, Message: "live_calls is not supported yet"}
+	errLiveCalls   = &Error{Status: http.StatusBadRequest, Message: "live_calls is not enabled on this node"}
 )
 
 // graphBody is GET /plugins/{p}/graph?format=json.
@@ -164,7 +164,9 @@ type graphRunBody struct {
 }
 
 // runPluginGraph serves POST /plugins/{p}/graph/run: an offline run of the
-// plugin's graph. It writes nothing: no store write, no snapshot change.
+// plugin's graph, its call nodes answered by mocks — or, with live_calls,
+// the unmocked ones sent under the node's destination policy. It writes
+// nothing: no store write, no snapshot change.
 func (a *api) runPluginGraph(w http.ResponseWriter, r *http.Request) {
 	var in graphRunBody
 	if b := bodyOf(r); len(b.data) > 0 {
@@ -182,16 +184,19 @@ func (a *api) runPluginGraph(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	opts := graphrun.Options{Mocks: in.Mocks, Upstream: in.Upstream, Version: a.opts.Version}
 	if in.LiveCalls {
-		// Real calls need the node's destination policy (hardening §2.7).
-		a.fail(w, r, errLiveCalls)
-		return
+		// Real calls only under the node's destination policy (hardening §2.7).
+		if a.opts.GraphLiveCalls == nil {
+			a.fail(w, r, errLiveCalls)
+			return
+		}
+		opts.Live = a.opts.GraphLiveCalls
 	}
-	if in.Mocks == nil {
-		in.Mocks = map[string]graphrun.Response{}
+	if opts.Mocks == nil {
+		opts.Mocks = map[string]graphrun.Response{}
 	}
-	res, err := graphrun.Run(r.Context(), cfg, in.Request,
-		graphrun.Options{Mocks: in.Mocks, Upstream: in.Upstream, Version: a.opts.Version})
+	res, err := graphrun.Run(r.Context(), cfg, in.Request, opts)
 	var ue *graphrun.UsageError
 	switch {
 	case errors.As(err, &ue):

@@ -3,7 +3,9 @@ package admin_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/datakit-gateway/datakit/gateway/plugins/datakit"
 	"github.com/datakit-gateway/datakit/gateway/plugins/keyauth"
 	"github.com/datakit-gateway/datakit/gateway/store"
+	"github.com/datakit-gateway/datakit/graphrun"
 	"github.com/datakit-gateway/datakit/nodes"
 )
 
@@ -42,7 +45,7 @@ func tokenExchangeConfig(t *testing.T) string {
 // from a declarative document (database = off) or written through the
 // Admin API into a real SQLite store.
 // graphs, when not nil, replaces the node's compiler.
-func graphEnv(t *testing.T, database string, graphs admin.Graphs) *env {
+func graphEnv(t *testing.T, database string, mod func(*admin.Options)) *env {
 	t.Helper()
 	reg := engine.NewRegistry()
 	nodes.Register(reg, nodes.Deps{Version: "test"})
@@ -57,8 +60,8 @@ func graphEnv(t *testing.T, database string, graphs admin.Graphs) *env {
 			return engine.Compile(cfg, reg, engine.Options{})
 		}),
 	}
-	if graphs != nil {
-		opts.Graphs = graphs
+	if mod != nil {
+		mod(&opts)
 	}
 	dk := `{"id":"` + graphPluginID + `","name":"datakit","instance_name":"token-exchange","config":` + tokenExchangeConfig(t) + `}`
 	ka := `{"id":"` + keyauthPluginID + `","name":"key-auth","instance_name":"ka"}`
@@ -128,7 +131,7 @@ func TestPluginGraph(t *testing.T) {
 				{name: "run key-auth", req: req{method: "POST", path: "/plugins/ka/graph/run", body: `{}`,
 					header: map[string]string{"Content-Type": "application/json"}}, status: 404, body: `{"message":"Not found"}`},
 				{name: "live calls", req: req{method: "POST", path: "/plugins/token-exchange/graph/run", body: `{"live_calls":true}`,
-					header: map[string]string{"Content-Type": "application/json"}}, status: 400, body: `{"message":"live_calls is not supported yet"}`},
+					header: map[string]string{"Content-Type": "application/json"}}, status: 400, body: `{"message":"live_calls is not enabled on this node"}`},
 				{name: "run bad json", req: req{method: "POST", path: "/plugins/token-exchange/graph/run", body: `{"mocks":[]}`,
 					header: map[string]string{"Content-Type": "application/json"}}, status: 400, body: `{"message":"Cannot parse JSON body"}`},
 				{name: "graph is GET only", req: req{method: "POST", path: "/plugins/token-exchange/graph"}, status: 405},
@@ -178,13 +181,36 @@ func TestPluginGraph(t *testing.T) {
 	}
 }
 
+// TestPluginGraphLiveCalls: with live_calls the unmocked call node goes
+// out under the node's destination policy — here one refusing everything,
+// so the run reports the refusal and nothing is dialled.
+func TestPluginGraphLiveCalls(t *testing.T) {
+	var asked []string
+	e := graphEnv(t, "off", func(o *admin.Options) {
+		o.GraphLiveCalls = &graphrun.Live{Destination: func(u *url.URL, _ bool) error {
+			asked = append(asked, u.String())
+			return errors.New("destination not allowed")
+		}}
+	})
+	w := e.do(t, req{method: "POST", path: "/plugins/token-exchange/graph/run", body: `{"live_calls":true}`,
+		header: map[string]string{"Content-Type": "application/json"}})
+	var got struct{ Outcome string }
+	if w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &got) != nil || got.Outcome != "error" {
+		t.Fatalf("POST graph/run live = %d %s, want 200 and outcome error", w.Code, w.Body)
+	}
+	if len(asked) != 1 || asked[0] != "http://127.0.0.1:9001/auth-token" {
+		t.Errorf("the policy was asked about %v, want the token URL once", asked)
+	}
+}
+
 // TestPluginGraphInvalidConfig: a configuration the node no longer compiles
 // (its registry changed since the write) answers 400 code 2 as §9.8.
 func TestPluginGraphInvalidConfig(t *testing.T) {
-	graphs := admin.GraphsFunc(func(cfg map[string]any) (*engine.Plan, error) {
-		return engine.Compile(cfg, engine.NewRegistry(), engine.Options{})
+	e := graphEnv(t, "off", func(o *admin.Options) {
+		o.Graphs = admin.GraphsFunc(func(cfg map[string]any) (*engine.Plan, error) {
+			return engine.Compile(cfg, engine.NewRegistry(), engine.Options{})
+		})
 	})
-	e := graphEnv(t, "off", graphs)
 	w := e.do(t, req{path: "/plugins/token-exchange/graph"})
 	var got map[string]any
 	if w.Code != 400 || json.Unmarshal(w.Body.Bytes(), &got) != nil {

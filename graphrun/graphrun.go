@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/datakit-gateway/datakit/engine"
@@ -55,6 +56,16 @@ type Options struct {
 	NoTiming bool
 	// Version is datakit's version (User-Agent of calls).
 	Version string
+	// Live, when set, sends the call nodes without a mock to the network,
+	// under its destination policy; nil keeps every run offline.
+	Live *Live
+}
+
+// Live is the destination policy of live calls (hardening §2.7), the call
+// node's CallDestination and CallDialControl.
+type Live struct {
+	Destination func(u *url.URL, dynamic bool) error
+	DialControl func(host string, dynamic bool) func(network, address string, c syscall.RawConn) error
 }
 
 // Message is an HTTP message as the output shows it; bodies are strings.
@@ -98,13 +109,17 @@ func ConfigFromDocument(doc any) any {
 // Compile builds a plan whose call nodes are answered by mocks.
 func Compile(doc any, opts Options, rec *Recorder) (*engine.Plan, error) {
 	reg := engine.NewRegistry()
-	nodes.Register(reg, nodes.Deps{Version: opts.Version, CallTransport: rec.transport, Offline: true})
+	deps := nodes.Deps{Version: opts.Version, CallTransport: rec.transport, Offline: true}
+	if opts.Live != nil {
+		deps.CallDestination, deps.CallDialControl = opts.Live.Destination, opts.Live.DialControl
+	}
+	nodes.Register(reg, deps)
 	return engine.Compile(ConfigFromDocument(doc), reg, engine.Options{PluginID: "local"})
 }
 
 // Run compiles and runs the configuration doc against req.
 func Run(ctx context.Context, doc any, req Request, opts Options) (*Result, error) {
-	rec := &Recorder{mocks: opts.Mocks}
+	rec := &Recorder{mocks: opts.Mocks, live: opts.Live != nil}
 	plan, err := Compile(doc, opts, rec)
 	if err != nil {
 		return nil, err
@@ -189,26 +204,20 @@ func exitMessage(r *engine.Response) *Message {
 // Recorder answers call nodes from mocks and records what they sent.
 type Recorder struct {
 	mocks map[string]Response
+	live  bool // unmocked call nodes reach the network
 	mu    sync.Mutex
 	sent  map[string]Message
 }
 
-func (rec *Recorder) transport(node string) http.RoundTripper {
+func (rec *Recorder) transport(node string, network http.RoundTripper) http.RoundTripper {
+	if _, mocked := rec.mocks[node]; rec.live && !mocked {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			rec.record(node, req)
+			return network.RoundTrip(req)
+		})
+	}
 	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
-		var body []byte
-		if req.Body != nil {
-			body, _ = io.ReadAll(req.Body)
-		}
-		headers := req.Header.Clone()
-		if req.Host != "" && req.Host != req.URL.Host {
-			headers.Set("Host", req.Host)
-		}
-		rec.mu.Lock()
-		if rec.sent == nil {
-			rec.sent = map[string]Message{}
-		}
-		rec.sent[node] = Message{Node: node, Method: req.Method, URL: req.URL.String(), Headers: engine.HeaderMap(headers), Body: string(body)}
-		rec.mu.Unlock()
+		rec.record(node, req)
 		mock, ok := rec.mocks[node]
 		if !ok {
 			return nil, &nodes.OfflineError{Msg: fmt.Sprintf("no mock for call node %q", node)}
@@ -218,6 +227,25 @@ func (rec *Recorder) transport(node string) http.RoundTripper {
 		}
 		return mock.httpResponse(req)
 	})
+}
+
+// record keeps what node sends; the request keeps its body.
+func (rec *Recorder) record(node string, req *http.Request) {
+	var body []byte
+	if req.Body != nil {
+		body, _ = io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	headers := req.Header.Clone()
+	if req.Host != "" && req.Host != req.URL.Host {
+		headers.Set("Host", req.Host)
+	}
+	rec.mu.Lock()
+	if rec.sent == nil {
+		rec.sent = map[string]Message{}
+	}
+	rec.sent[node] = Message{Node: node, Method: req.Method, URL: req.URL.String(), Headers: engine.HeaderMap(headers), Body: string(body)}
+	rec.mu.Unlock()
 }
 
 // calls lists what call nodes sent, in dispatch order (their trace `run`

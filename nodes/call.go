@@ -205,7 +205,7 @@ type callNode struct {
 	bodyCT      string // content type of a string body straight from its source
 	in          callInputIndex
 	client      *retryablehttp.Client
-	ownNetwork  bool // false when Deps.CallTransport replaces the network
+	ownNetwork  bool // false when Deps.CallTransport stands in between
 	destination func(u *url.URL, dynamic bool) error
 	metrics     Metrics // nil: not recorded
 }
@@ -247,21 +247,19 @@ func newCallNode(cfg callConfig, deps Deps, b *engine.BuildInfo) *callNode {
 		n.bodyCT = b.InputContentTypes[n.in.body]
 	}
 
-	var rt http.RoundTripper
+	// Without a proxy input the transport need not ask for one: its Proxy
+	// func would walk the request's whole context chain per call.
+	mayProxy := b.Connected["http_proxy"] || b.Connected["https_proxy"]
+	// Static and dynamic destinations get separate pools: the dial check of
+	// a connection depends on it, and a connection dialled for a static URL
+	// must never carry a request to a dynamic one.
+	var rt http.RoundTripper = &callTransports{
+		static:  newCallTransport(cfg, deps, false, false),
+		dynamic: newCallTransport(cfg, deps, mayProxy, true),
+	}
+	n.ownNetwork = deps.CallTransport == nil
 	if deps.CallTransport != nil {
-		rt = deps.CallTransport(b.Name)
-	} else {
-		// Without a proxy input the transport need not ask for one: its
-		// Proxy func would walk the request's whole context chain per call.
-		mayProxy := b.Connected["http_proxy"] || b.Connected["https_proxy"]
-		// Static and dynamic destinations get separate pools: the dial check
-		// of a connection depends on it, and a connection dialled for a
-		// static URL must never carry a request to a dynamic one.
-		rt = &callTransports{
-			static:  newCallTransport(cfg, deps, false, false),
-			dynamic: newCallTransport(cfg, deps, mayProxy, true),
-		}
-		n.ownNetwork = true
+		rt = deps.CallTransport(b.Name, rt)
 	}
 	logger := deps.Logger.With("node", b.Name)
 	n.client = &retryablehttp.Client{

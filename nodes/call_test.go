@@ -1030,7 +1030,7 @@ func TestCallTLS(t *testing.T) {
 func TestCallDepsHooks(t *testing.T) {
 	t.Run("CallTransport replaces the network", func(t *testing.T) {
 		var names []string
-		deps := Deps{Version: "test", CallTransport: func(node string) http.RoundTripper {
+		deps := Deps{Version: "test", CallTransport: func(node string, _ http.RoundTripper) http.RoundTripper {
 			names = append(names, node)
 			return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 				return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},

@@ -365,6 +365,10 @@ func TestT21JQNonTermination(t *testing.T) {
 			}
 		})
 	}
+	// The runner goroutines exit just after handing over their results.
+	for deadline := time.Now().Add(2 * time.Second); runtime.NumGoroutine() > goroutines && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if got := runtime.NumGoroutine(); got > goroutines {
 		t.Errorf("goroutines = %d after the runs, %d before", got, goroutines)
 	}

@@ -23,9 +23,11 @@ type Deps struct {
 	Version string
 	// Logger receives warnings of node types; zero value: slog.Default().
 	Logger *slog.Logger
-	// CallTransport, if non-nil, replaces the network for call nodes: it
-	// returns the round tripper for the named node (offline runs and mocks).
-	CallTransport func(node string) http.RoundTripper
+	// CallTransport, if non-nil, stands between call nodes and the
+	// network: given a node's name and its own network (the connection
+	// pools the destination policy checks), it returns the round tripper the
+	// node uses — mocks in graph runs, the network only for live calls.
+	CallTransport func(node string, network http.RoundTripper) http.RoundTripper
 	// CallDestination, if non-nil, is the destination policy of call nodes
 	// (hardening §2.7), asked before any connection about the target URL and
 	// the proxy URL of each request; dynamic reports that the URL came from an

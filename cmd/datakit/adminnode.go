@@ -9,6 +9,7 @@ import (
 	"github.com/datakit-gateway/datakit/gateway/config"
 	"github.com/datakit-gateway/datakit/gateway/plugins/datakit"
 	"github.com/datakit-gateway/datakit/gateway/settings"
+	"github.com/datakit-gateway/datakit/graphrun"
 	"github.com/datakit-gateway/datakit/nodes"
 )
 
@@ -68,6 +69,9 @@ func adminOptions(n *node, st *settings.Settings) admin.Options {
 		LatencyHeader: st.Headers.Has(settings.HeaderAdminLatency),
 		Metrics:       n.metricsHandler(),
 		Graphs:        graphs,
+	}
+	if policy, err := destinationPolicy(st); err == nil { // serve refused a bad policy before this
+		opts.GraphLiveCalls = &graphrun.Live{Destination: policy.CheckURL, DialControl: policy.ControlHost}
 	}
 	if st.Headers.Has(settings.HeaderServer) {
 		opts.ServerHeader = "datakit/" + version
