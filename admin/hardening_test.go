@@ -1,12 +1,10 @@
 package admin_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/datakit-gateway/datakit/admin"
 	"github.com/datakit-gateway/datakit/gateway"
+	"github.com/datakit-gateway/datakit/internal/rawhttp"
 )
 
 // Hardening catalogue cases T33–T37 (spec/hardening.md §3.3) against the
@@ -103,28 +102,6 @@ func TestT33CrossOriginAndRebinding(t *testing.T) {
 	}
 }
 
-// rawExchange sends one request, written as is, to addr and reads the
-// response: Go's client would clean or re-encode the paths T34 needs.
-func rawExchange(t *testing.T, addr, request string) (int, string) {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(conn, request); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("%q: %v", request, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 // TestT34PathAndMethodConfusion: dot segments, doubled and encoded
 // slashes, case variants, method overrides and TRACE never reach another
 // resource. Without the token everything is 401 (auth comes first); with
@@ -197,7 +174,7 @@ func TestT34PathAndMethodConfusion(t *testing.T) {
 				if strings.Contains(tc.header, "Content-Length: 22") {
 					body = "_format_version: \"3.0\""
 				}
-				return rawExchange(t, addr, tc.line+" HTTP/1.1\r\nHost: localhost:8001\r\n"+auth+tc.header+"Connection: close\r\n\r\n"+body)
+				return rawhttp.Exchange(t, addr, tc.line+" HTTP/1.1\r\nHost: localhost:8001\r\n"+auth+tc.header+"Connection: close\r\n\r\n"+body)
 			}
 			for _, auth := range []string{"", "Kong-Admin-Token: nope\r\n"} {
 				if code, body := send(auth); code != 401 || !jsonEqual(t, body, unauthBody) {

@@ -31,6 +31,7 @@ import (
 	"github.com/datakit-gateway/datakit/gateway/config"
 	"github.com/datakit-gateway/datakit/gateway/settings"
 	"github.com/datakit-gateway/datakit/gateway/store"
+	"github.com/datakit-gateway/datakit/internal/rawhttp"
 )
 
 // Hardening catalogue cases (spec/hardening.md §3.3, §3.4) run against a
@@ -226,36 +227,15 @@ func TestT32AdminBinding(t *testing.T) {
 	for _, line := range []string{"GET /", "GET /nope", "POST /config", "OPTIONS *", "OPTIONS /services", "TRACE /"} {
 		for _, h := range []string{"", "Kong-Admin-Token: wrong\r\n", "Kong-Admin-Token: " + token[:len(token)-1] + "\r\n",
 			"Kong-Admin-Token: " + token + "x\r\n", "Kong-Admin-Token: " + strings.ToUpper(token) + "\r\n"} {
-			code, body := rawHTTP(t, adminAddr, line+" HTTP/1.1\r\nHost: localhost\r\n"+h+"Content-Length: 0\r\nConnection: close\r\n\r\n")
+			code, body := rawhttp.Exchange(t, adminAddr, line+" HTTP/1.1\r\nHost: localhost\r\n"+h+"Content-Length: 0\r\nConnection: close\r\n\r\n")
 			if code != 401 || body != unauth {
 				t.Errorf("%s with %q = %d %s, want 401", line, h, code, body)
 			}
 		}
 	}
-	if code, _ := rawHTTP(t, adminAddr, "GET / HTTP/1.1\r\nHost: localhost\r\nKong-Admin-Token: "+token+"\r\nConnection: close\r\n\r\n"); code != 200 {
+	if code, _ := rawhttp.Exchange(t, adminAddr, "GET / HTTP/1.1\r\nHost: localhost\r\nKong-Admin-Token: "+token+"\r\nConnection: close\r\n\r\n"); code != 200 {
 		t.Errorf("GET / with the token = %d, want 200", code)
 	}
-}
-
-// rawHTTP sends one request exactly as written and reads the response.
-func rawHTTP(t *testing.T, addr, request string) (int, string) {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(conn, request); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("%q: %v", request, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
 }
 
 // TestT47Overload: beyond max_inflight_requests the proxy answers 503 with
